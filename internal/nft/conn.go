@@ -1,0 +1,399 @@
+package nft
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"os"
+
+	"github.com/google/nftables"
+	"github.com/google/nftables/expr"
+	"github.com/google/nftables/userdata"
+	"github.com/mdlayher/netlink"
+	"golang.org/x/sys/unix"
+)
+
+// socketBuffer is the size of the netlink socket buffers. The kernel's
+// default (~208 KB) fails batches of a few thousand elements with EMSGSIZE
+// and acks with ENOBUFS (NFTABLES-NOTES.md).
+const socketBuffer = 32 << 20
+
+// Conn applies rulesets to the kernel of one network namespace. It remembers
+// what it last committed and the ruleset generation id that commit made, so a
+// sync finding the generation unchanged needs no dump. A Conn is not safe for
+// concurrent use: google/nftables allocates set IDs without a lock.
+type Conn struct {
+	ns *os.File // nil: the caller's namespace; kept open for the dials.
+
+	last    *Ruleset // what the kernel holds, if lastGen is still current
+	lastGen uint32
+}
+
+// Open returns a Conn for the network namespace at nsPath (such as
+// /run/netns/NAME), or for the caller's namespace when nsPath is empty.
+func Open(nsPath string) (*Conn, error) {
+	c := &Conn{}
+	if nsPath != "" {
+		f, err := os.Open(nsPath)
+		if err != nil {
+			return nil, fmt.Errorf("open network namespace: %w", err)
+		}
+		c.ns = f
+	}
+	if _, err := c.genID(); err != nil {
+		c.Close()
+		return nil, fmt.Errorf("talk to nftables over netlink: %w", err)
+	}
+	return c, nil
+}
+
+// Close releases the namespace handle.
+func (c *Conn) Close() error {
+	if c.ns == nil {
+		return nil
+	}
+	return c.ns.Close()
+}
+
+// Forget drops what the Conn believes the kernel holds, so that the next
+// Sync reads the table back.
+func (c *Conn) Forget() {
+	c.last, c.lastGen = nil, 0
+}
+
+func (c *Conn) nsFd() int {
+	if c.ns == nil {
+		return 0
+	}
+	return int(c.ns.Fd())
+}
+
+// newConn returns a fresh google/nftables connection: errors stick to one,
+// and a lasting socket can hold a stale ack.
+func (c *Conn) newConn() (*nftables.Conn, error) {
+	opts := []nftables.ConnOption{nftables.WithSockOptions(func(nl *netlink.Conn) error {
+		if err := nl.SetReadBuffer(socketBuffer); err != nil {
+			return err
+		}
+		return nl.SetWriteBuffer(socketBuffer)
+	})}
+	if c.ns != nil {
+		opts = append(opts, nftables.WithNetNSFd(c.nsFd()))
+	}
+	return nftables.New(opts...)
+}
+
+// genID returns the ruleset generation id, which every nftables commit in
+// the namespace increments. google/nftables has no call for it.
+func (c *Conn) genID() (uint32, error) {
+	nl, err := netlink.Dial(unix.NETLINK_NETFILTER, &netlink.Config{NetNS: c.nsFd()})
+	if err != nil {
+		return 0, err
+	}
+	defer nl.Close()
+	msgs, err := nl.Execute(netlink.Message{
+		Header: netlink.Header{
+			Type:  netlink.HeaderType(unix.NFNL_SUBSYS_NFTABLES<<8 | unix.NFT_MSG_GETGEN),
+			Flags: netlink.Request,
+		},
+		Data: []byte{unix.AF_UNSPEC, unix.NFNETLINK_V0, 0, 0},
+	})
+	if err != nil {
+		return 0, fmt.Errorf("get generation: %w", err)
+	}
+	for _, m := range msgs {
+		if len(m.Data) < 4 {
+			continue
+		}
+		ad, err := netlink.NewAttributeDecoder(m.Data[4:])
+		if err != nil {
+			return 0, err
+		}
+		ad.ByteOrder = binary.BigEndian
+		for ad.Next() {
+			if ad.Type() == unix.NFTA_GEN_ID {
+				return ad.Uint32(), nil
+			}
+		}
+	}
+	return 0, errors.New("get generation: no id in the kernel's answer")
+}
+
+// Result says what a Sync did.
+type Result struct {
+	// Op is what the batch did to the table.
+	Op Op
+	// Reason explains a replace: what differed in the table's schema.
+	Reason string
+	// Cached is true when the kernel state was known from masqd's own last
+	// commit (the generation id had not moved) and no dump was needed.
+	Cached bool
+	// Rules is true when the chain's rules were rewritten.
+	Rules bool
+	// Sets lists per set the intervals added and removed.
+	Sets []SetChange
+	// Generation is the ruleset generation id after the sync.
+	Generation uint32
+}
+
+// SetChange is what a sync did to one set.
+type SetChange struct {
+	Name           string
+	Added, Removed int
+	// Refilled is true when the set was flushed and filled anew because
+	// its elements formed no clean intervals.
+	Refilled bool
+}
+
+// Op is the kind of change a sync made.
+type Op int
+
+// Ops.
+const (
+	OpNone    Op = iota // the kernel already matched; nothing was sent
+	OpCreate            // the table did not exist
+	OpReplace           // the table's schema differed; it was replaced whole
+	OpUpdate            // rules or elements were changed in place
+)
+
+func (o Op) String() string {
+	return [...]string{"none", "create", "replace", "update"}[o]
+}
+
+// Changed reports whether the sync sent a batch.
+func (r Result) Changed() bool { return r.Op != OpNone }
+
+// Sync makes the kernel's table equal to want in one netlink batch. It never
+// deletes the table first: packets see the old ruleset or the new one.
+func (c *Conn) Sync(ctx context.Context, want *Ruleset) (Result, error) {
+	if err := ctx.Err(); err != nil {
+		return Result{}, err
+	}
+	gen, err := c.genID()
+	if err != nil {
+		return Result{}, err
+	}
+	var res Result
+	var obs *observed
+	if c.last != nil && c.lastGen == gen && c.last.Table == want.Table {
+		obs = compareCached(c.last, want)
+		res.Cached = true
+	} else {
+		nc, err := c.newConn()
+		if err != nil {
+			return Result{}, err
+		}
+		if obs, err = read(nc, want); err != nil {
+			return Result{}, err
+		}
+	}
+	nc, err := c.newConn()
+	if err != nil {
+		return Result{}, err
+	}
+	if err := plan(nc, obs, want, &res); err != nil {
+		return Result{}, err
+	}
+	if res.Op == OpNone {
+		c.last, c.lastGen = want, gen
+		res.Generation = gen
+		return res, nil
+	}
+	if err := nc.Flush(); err != nil {
+		// The batch may or may not have been committed (an ENOBUFS can
+		// follow a commit): read the table back next time.
+		c.Forget()
+		return res, fmt.Errorf("commit %s of table %s: %w", res.Op, want.Table, err)
+	}
+	after, err := c.genID()
+	if err != nil {
+		c.Forget()
+		return res, nil
+	}
+	res.Generation = after
+	if after == gen+1 {
+		c.last, c.lastGen = want, after
+	} else {
+		// Someone else committed too; trust nothing cached.
+		c.Forget()
+	}
+	return res, nil
+}
+
+// plan queues on nc the batch that turns obs into want.
+func plan(nc *nftables.Conn, obs *observed, want *Ruleset, res *Result) error {
+	t := tableObj(want.Table)
+	switch {
+	case !obs.exists:
+		res.Op = OpCreate
+		return create(nc, t, want, res)
+	case obs.schema != "":
+		res.Op, res.Reason = OpReplace, obs.schema
+		nc.AddTable(t)
+		nc.DelTable(t)
+		return create(nc, t, want, res)
+	}
+	if !obs.rules {
+		res.Op, res.Rules = OpUpdate, true
+		ch := chainObj(t, want.Chain)
+		nc.FlushChain(ch)
+		addRules(nc, t, ch, want, nil)
+	}
+	for _, s := range want.Sets {
+		so := setObj(t, s)
+		have := obs.sets[s.Name]
+		if have.dirty {
+			res.Op = OpUpdate
+			res.Sets = append(res.Sets, SetChange{Name: s.Name, Added: len(s.Intervals), Refilled: true})
+			nc.FlushSet(so)
+			if err := addElements(nc, so, s.Intervals); err != nil {
+				return err
+			}
+			continue
+		}
+		del, add := intervalDelta(have.intervals, s.Intervals)
+		if len(del) == 0 && len(add) == 0 {
+			continue
+		}
+		res.Op = OpUpdate
+		res.Sets = append(res.Sets, SetChange{Name: s.Name, Added: len(add), Removed: len(del)})
+		for _, chunk := range elementChunks(del) {
+			if err := nc.SetDeleteElements(so, chunk); err != nil {
+				return fmt.Errorf("queue deletes from set %s: %w", s.Name, err)
+			}
+		}
+		if err := addElements(nc, so, add); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func create(nc *nftables.Conn, t *nftables.Table, want *Ruleset, res *Result) error {
+	nc.AddTable(t)
+	ids := map[string]uint32{}
+	for _, s := range want.Sets {
+		so := setObj(t, s)
+		if err := nc.AddSet(so, nil); err != nil {
+			return fmt.Errorf("queue set %s: %w", s.Name, err)
+		}
+		ids[s.Name] = so.ID
+		if err := addElements(nc, so, s.Intervals); err != nil {
+			return err
+		}
+		res.Sets = append(res.Sets, SetChange{Name: s.Name, Added: len(s.Intervals)})
+	}
+	ch := nc.AddChain(chainObj(t, want.Chain))
+	addRules(nc, t, ch, want, ids)
+	res.Rules = true
+	return nil
+}
+
+func addElements(nc *nftables.Conn, so *nftables.Set, ivs []Interval) error {
+	for _, chunk := range elementChunks(ivs) {
+		if err := nc.SetAddElements(so, chunk); err != nil {
+			return fmt.Errorf("queue elements of set %s: %w", so.Name, err)
+		}
+	}
+	return nil
+}
+
+func addRules(nc *nftables.Conn, t *nftables.Table, ch *nftables.Chain, want *Ruleset, setIDs map[string]uint32) {
+	for _, r := range want.Rules {
+		nc.AddRule(&nftables.Rule{Table: t, Chain: ch, Exprs: ruleExprs(r, setIDs), UserData: userData(r.Comment)})
+	}
+}
+
+// Delete removes masqd's table. It reports whether there was one.
+func (c *Conn) Delete(ctx context.Context, table string) (bool, error) {
+	if err := ctx.Err(); err != nil {
+		return false, err
+	}
+	c.Forget()
+	nc, err := c.newConn()
+	if err != nil {
+		return false, err
+	}
+	nc.DelTable(tableObj(table))
+	if err := nc.Flush(); err != nil {
+		if errors.Is(err, unix.ENOENT) {
+			return false, nil
+		}
+		return false, fmt.Errorf("delete table %s: %w", table, err)
+	}
+	return true, nil
+}
+
+// State is what the kernel holds in masqd's table.
+type State struct {
+	Exists bool
+	// Sets maps set names to their intervals.
+	Sets map[string][]Interval
+	// Rules are the chain's rules in order, with their counters.
+	Rules []RuleCounter
+}
+
+// RuleCounter is a rule's comment and counter. In a NAT chain the counter
+// counts connections (their first packets), not traffic.
+type RuleCounter struct {
+	Comment        string
+	Packets, Bytes uint64
+}
+
+// Current reads masqd's table back. With large sets it takes seconds; use
+// Counters where only the rules are needed.
+func (c *Conn) Current(ctx context.Context, table, chain string) (*State, error) {
+	st, err := c.Counters(ctx, table, chain)
+	if err != nil || !st.Exists {
+		return st, err
+	}
+	nc, err := c.newConn()
+	if err != nil {
+		return nil, err
+	}
+	sets, err := nc.GetSets(tableObj(table))
+	if err != nil {
+		return nil, fmt.Errorf("list sets: %w", err)
+	}
+	st.Sets = map[string][]Interval{}
+	for _, s := range sets {
+		elems, err := nc.GetSetElements(s)
+		if err != nil {
+			return nil, fmt.Errorf("list elements of set %s: %w", s.Name, err)
+		}
+		st.Sets[s.Name] = parseElements(elems).intervals
+	}
+	return st, nil
+}
+
+// Counters reads the rules of masqd's chain and their counters.
+func (c *Conn) Counters(ctx context.Context, table, chain string) (*State, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	nc, err := c.newConn()
+	if err != nil {
+		return nil, err
+	}
+	t := tableObj(table)
+	rules, err := nc.GetRules(t, &nftables.Chain{Name: chain, Table: t})
+	if err != nil {
+		if errors.Is(err, unix.ENOENT) {
+			return &State{}, nil
+		}
+		return nil, fmt.Errorf("list rules of %s/%s: %w", table, chain, err)
+	}
+	st := &State{Exists: true}
+	for _, r := range rules {
+		rc := RuleCounter{}
+		rc.Comment, _ = userdata.GetString(r.UserData, userdata.TypeComment)
+		for _, e := range r.Exprs {
+			if ctr, ok := e.(*expr.Counter); ok {
+				rc.Packets, rc.Bytes = ctr.Packets, ctr.Bytes
+			}
+		}
+		st.Rules = append(st.Rules, rc)
+	}
+	return st, nil
+}

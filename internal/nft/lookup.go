@@ -1,0 +1,74 @@
+package nft
+
+import "net/netip"
+
+// Packet is what the tracer needs to know about a packet leaving the node.
+type Packet struct {
+	Dst netip.Addr
+	// Local says that Dst is an address of the node itself.
+	Local bool
+	// L4Proto is the transport protocol; zero is treated as TCP.
+	L4Proto uint8
+}
+
+// Verdict is the tracer's answer for a packet.
+type Verdict struct {
+	Masquerade bool
+	// Rule is the index of the deciding rule, -1 when no rule matched (the
+	// chain's policy accepts, so the packet is not masqueraded).
+	Rule int
+	// Comment is that rule's comment.
+	Comment string
+	// Interval is the set element that matched, for set rules.
+	Interval Interval
+	// Ports is the source port range of a masquerade with --to-ports.
+	Ports PortRange
+}
+
+// Lookup answers whether a packet to dst, not local to the node, is
+// masqueraded, and which rule decided.
+func (rs *Ruleset) Lookup(dst netip.Addr) Verdict {
+	return rs.Trace(Packet{Dst: dst})
+}
+
+// Trace runs a packet through the chain as the kernel would. numgen matches
+// are taken as hitting, which is the first of the equally likely outcomes.
+func (rs *Ruleset) Trace(p Packet) Verdict {
+	dst := p.Dst.Unmap()
+	fam := IPv6
+	if dst.Is4() {
+		fam = IPv4
+	}
+	proto := p.L4Proto
+	if proto == 0 {
+		proto = ProtoTCP
+	}
+	for i, r := range rs.Rules {
+		m := r.Match
+		if m.Family != Any && m.Family != fam {
+			continue
+		}
+		if m.Local && !p.Local {
+			continue
+		}
+		if m.Prefix.IsValid() && !m.Prefix.Contains(dst) {
+			continue
+		}
+		var iv Interval
+		if m.Set != "" {
+			s := rs.Set(m.Set)
+			if s == nil {
+				continue
+			}
+			var ok bool
+			if iv, ok = find(s.Intervals, dst); !ok {
+				continue
+			}
+		}
+		if m.L4Proto != 0 && m.L4Proto != proto {
+			continue
+		}
+		return Verdict{Masquerade: r.Masquerade, Rule: i, Comment: r.Comment, Interval: iv, Ports: r.Ports}
+	}
+	return Verdict{Rule: -1}
+}

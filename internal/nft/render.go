@@ -1,0 +1,90 @@
+package nft
+
+import (
+	"fmt"
+	"strings"
+)
+
+// String renders the ruleset as `nft -f` text. It is what `nft list table`
+// prints for the table once applied, except that nft wraps long element
+// lists over several lines and prints counter values.
+func (rs *Ruleset) String() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "table inet %s {\n", rs.Table)
+	for _, s := range rs.Sets {
+		fmt.Fprintf(&b, "\tset %s {\n", s.Name)
+		fmt.Fprintf(&b, "\t\ttype %s\n", s.Family.keyType())
+		b.WriteString("\t\tflags interval\n")
+		fmt.Fprintf(&b, "\t\tcomment %q\n", s.Comment)
+		if len(s.Intervals) > 0 {
+			b.WriteString("\t\telements = { ")
+			for i, iv := range s.Intervals {
+				if i > 0 {
+					b.WriteString(", ")
+				}
+				b.WriteString(iv.String())
+			}
+			b.WriteString(" }\n")
+		}
+		b.WriteString("\t}\n\n")
+	}
+	fmt.Fprintf(&b, "\tchain %s {\n", rs.Chain)
+	fmt.Fprintf(&b, "\t\ttype nat hook postrouting priority srcnat + %d; policy accept;\n", ChainPriority-100)
+	for _, r := range rs.Rules {
+		fmt.Fprintf(&b, "\t\t%s\n", r)
+	}
+	b.WriteString("\t}\n}\n")
+	return b.String()
+}
+
+// String renders one rule as nft lists it.
+func (r Rule) String() string {
+	var parts []string
+	m := r.Match
+	switch {
+	case m.Local:
+		parts = append(parts, "fib daddr type local")
+	case m.Prefix.IsValid():
+		parts = append(parts, fmt.Sprintf("%s daddr %s", m.Family.payload(), m.Prefix))
+	case m.Set != "":
+		parts = append(parts, fmt.Sprintf("%s daddr @%s", m.Family.payload(), m.Set))
+	case m.Family != Any:
+		parts = append(parts, "meta nfproto "+m.Family.String())
+	}
+	if m.L4Proto != 0 {
+		parts = append(parts, "meta l4proto "+protoName(m.L4Proto))
+	}
+	if m.Modulus > 1 {
+		parts = append(parts, fmt.Sprintf("numgen random mod %d 0", m.Modulus))
+	}
+	parts = append(parts, "counter")
+	if r.Masquerade {
+		parts = append(parts, "masquerade")
+		if r.Ports != (PortRange{}) {
+			parts = append(parts, "to :"+r.Ports.String())
+		}
+		if r.FullyRandom {
+			parts = append(parts, "fully-random")
+		}
+	} else {
+		parts = append(parts, "return")
+	}
+	if r.Comment != "" {
+		parts = append(parts, fmt.Sprintf("comment %q", r.Comment))
+	}
+	return strings.Join(parts, " ")
+}
+
+func (f Family) keyType() string {
+	if f == IPv6 {
+		return "ipv6_addr"
+	}
+	return "ipv4_addr"
+}
+
+func (f Family) payload() string {
+	if f == IPv6 {
+		return "ip6"
+	}
+	return "ip"
+}
