@@ -376,12 +376,15 @@ func (c *Conn) Counters(ctx context.Context, table, chain string) (*State, error
 	if err != nil {
 		return nil, err
 	}
-	t := tableObj(table)
+	t, err := nc.ListTableOfFamily(table, nftables.TableFamilyINet)
+	if errors.Is(err, unix.ENOENT) {
+		return &State{}, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("list table %s: %w", table, err)
+	}
 	rules, err := nc.GetRules(t, &nftables.Chain{Name: chain, Table: t})
 	if err != nil {
-		if errors.Is(err, unix.ENOENT) {
-			return &State{}, nil
-		}
 		return nil, fmt.Errorf("list rules of %s/%s: %w", table, chain, err)
 	}
 	st := &State{Exists: true}

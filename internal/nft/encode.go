@@ -95,6 +95,11 @@ func ruleExprs(r Rule, setIDs map[string]uint32) []expr.Any {
 	switch {
 	case !r.Masquerade:
 		e = append(e, &expr.Verdict{Kind: expr.VerdictReturn})
+	case r.Ports.Min == r.Ports.Max && r.Ports.Min != 0:
+		// A single port is a range without a maximum, as nft encodes it.
+		e = append(e,
+			&expr.Immediate{Register: 1, Data: binary.BigEndian.AppendUint16(nil, r.Ports.Min)},
+			&expr.Masq{ToPorts: true, RegProtoMin: 1})
 	case r.Ports != (PortRange{}):
 		e = append(e,
 			&expr.Immediate{Register: 1, Data: binary.BigEndian.AppendUint16(nil, r.Ports.Min)},

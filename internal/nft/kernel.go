@@ -171,6 +171,11 @@ func normalize(exprs []expr.Any) []expr.Any {
 			if m.ToPorts {
 				// The kernel reports the flags it derived from the registers.
 				m.Random, m.FullyRandom, m.Persistent = false, false, false
+				// A single port is sent without a maximum; the kernel
+				// reports the minimum's register for both.
+				if m.RegProtoMax == m.RegProtoMin {
+					m.RegProtoMax = 0
+				}
 			}
 			out[i] = &m
 		default:
