@@ -1,0 +1,31 @@
+# masqd — see README.md. Targets call small scripts under hack/.
+.PHONY: all build test unit e2e demo verify fuzz bench bench-quick soak clean
+
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+export VERSION
+
+all: build
+
+build: ## bin/masqd
+	hack/build.sh
+
+test: ## unit, kernel and end-to-end tests (kernel tests need root; they skip visibly otherwise)
+	hack/test.sh
+
+unit: ## pure tests only: no namespaces, no root
+	go test -short -count=1 ./internal/...
+
+e2e: build ## end-to-end tests against bin/masqd in throw-away namespaces
+	MASQD_BIN=$(CURDIR)/bin/masqd go test -count=1 -v ./test/e2e/
+
+demo: build ## masqd on its default config in throw-away namespaces, with real traffic
+	hack/demo.sh
+
+verify: ## gofmt, go vet, staticcheck (pinned)
+	hack/verify.sh
+
+fuzz: ## run every fuzz target for FUZZTIME (default 30s each)
+	hack/fuzz.sh
+
+clean:
+	rm -rf bin

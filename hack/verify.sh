@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# gofmt, go vet and the pinned linters.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+STATICCHECK_VERSION=v0.8.2 # honnef.co/go/tools 2025.x
+unformatted=$(gofmt -l $(git ls-files '*.go'))
+if [[ -n $unformatted ]]; then
+	echo "gofmt would change:" $unformatted >&2
+	exit 1
+fi
+go vet ./...
+bin=$(go env GOPATH)/bin/staticcheck
+if ! "$bin" -version 2>/dev/null | grep -q "${STATICCHECK_VERSION#v}"; then
+	GOFLAGS= go install "honnef.co/go/tools/cmd/staticcheck@${STATICCHECK_VERSION}"
+fi
+"$bin" ./...
+echo "verify: ok"

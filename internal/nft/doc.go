@@ -1,0 +1,17 @@
+// Package nft owns masqd's nftables table: what it should hold and making the
+// kernel hold it.
+//
+// Build turns a validated config into a Ruleset, a plain value with no I/O:
+// String renders it as `nft -f` text (golden tests, `masqd render`) and
+// Trace answers which rule decides a packet (`masqd explain`, tracer tests).
+//
+// Conn is the only code in masqd that talks to the kernel's nftables, and
+// this is the only package that imports google/nftables or netlink. Conn.Sync
+// sends one netlink batch that turns whatever the table holds into the
+// Ruleset: element deltas and rule rewrites in place, a whole-table replace
+// only when the schema differs, nothing when the kernel already matches.
+// README.md in this directory explains the table's layout and the kernel and
+// library facts behind these choices.
+//
+// This package does not read config files, log, or keep time.
+package nft
