@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"sync/atomic"
 
 	"github.com/google/nftables"
 	"github.com/google/nftables/expr"
@@ -28,6 +29,12 @@ type Conn struct {
 
 	last    *Ruleset // what the kernel holds, if lastGen is still current
 	lastGen uint32
+
+	// Kept by Monitor: whether it runs, the newest generation whose events
+	// it has read, and the newest generation that touched the table.
+	monitoring atomic.Bool
+	seenGen    atomic.Uint32
+	lastTouch  atomic.Uint32
 }
 
 // Open returns a Conn for the network namespace at nsPath (such as
@@ -176,10 +183,12 @@ func (c *Conn) Sync(ctx context.Context, want *Ruleset) (Result, error) {
 	}
 	var res Result
 	var obs *observed
-	if c.last != nil && c.lastGen == gen && c.last.Table == want.Table {
+	if c.cacheValid(gen, want) {
 		obs = compareCached(c.last, want)
 		res.Cached = true
 	} else {
+		// Touches from here on are not in the dump.
+		c.lastTouch.Store(0)
 		nc, err := c.newConn()
 		if err != nil {
 			return Result{}, err
@@ -219,6 +228,19 @@ func (c *Conn) Sync(ctx context.Context, want *Ruleset) (Result, error) {
 		c.Forget()
 	}
 	return res, nil
+}
+
+// cacheValid reports whether the kernel still holds c.last: nothing has
+// committed since masqd's own last commit, or the monitor has read every
+// transaction up to gen and none after that commit touched the table.
+func (c *Conn) cacheValid(gen uint32, want *Ruleset) bool {
+	if c.last == nil || c.last.Table != want.Table {
+		return false
+	}
+	if gen == c.lastGen {
+		return true
+	}
+	return c.monitoring.Load() && c.seenGen.Load() >= gen && c.lastTouch.Load() <= c.lastGen
 }
 
 // plan queues on nc the batch that turns obs into want.
