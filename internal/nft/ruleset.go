@@ -125,6 +125,10 @@ type Match struct {
 // Rule is one rule of masqd's chain: when Match holds, the packet is either
 // masqueraded or returned (left alone).
 type Rule struct {
+	// Name identifies the rule in metrics: local, link-local,
+	// non-masquerade, ipv6-disabled, masquerade, masquerade-tcp-1, ...
+	// It is not sent to the kernel.
+	Name       string
 	Match      Match
 	Masquerade bool
 	// Ports is the source port range of a masquerade; zero means any.
@@ -173,21 +177,21 @@ func Build(cfg *config.Config, opts Options) *Ruleset {
 			{Name: SetV6, Family: IPv6, Comment: "masqd: nonMasqueradeCIDRs (IPv6)", Intervals: Merge(v6)},
 		},
 	}
-	ret := func(m Match, comment string) {
-		rs.Rules = append(rs.Rules, Rule{Match: m, Comment: comment})
+	ret := func(name string, m Match, comment string) {
+		rs.Rules = append(rs.Rules, Rule{Name: name, Match: m, Comment: comment})
 	}
-	ret(Match{Local: true}, "masqd: local destinations are not masqueraded")
+	ret("local", Match{Local: true}, "masqd: local destinations are not masqueraded")
 	if !cfg.MasqLinkLocal {
-		ret(Match{Family: IPv4, Prefix: linkLocalV4}, "masqd: link-local is not masqueraded (masqLinkLocal: false)")
+		ret("link-local", Match{Family: IPv4, Prefix: linkLocalV4}, "masqd: link-local is not masqueraded (masqLinkLocal: false)")
 	}
-	ret(Match{Family: IPv4, Set: SetV4}, "masqd: nonMasqueradeCIDRs are not masqueraded")
+	ret("non-masquerade", Match{Family: IPv4, Set: SetV4}, "masqd: nonMasqueradeCIDRs are not masqueraded")
 	if opts.EnableIPv6 {
 		if !cfg.MasqLinkLocalIPv6 {
-			ret(Match{Family: IPv6, Prefix: linkLocalV6}, "masqd: link-local is not masqueraded (masqLinkLocalIPv6: false)")
+			ret("link-local-ipv6", Match{Family: IPv6, Prefix: linkLocalV6}, "masqd: link-local is not masqueraded (masqLinkLocalIPv6: false)")
 		}
-		ret(Match{Family: IPv6, Set: SetV6}, "masqd: nonMasqueradeCIDRs are not masqueraded")
+		ret("non-masquerade-ipv6", Match{Family: IPv6, Set: SetV6}, "masqd: nonMasqueradeCIDRs are not masqueraded")
 	} else {
-		ret(Match{Family: IPv6}, "masqd: IPv6 is not masqueraded (--enable-ipv6=false)")
+		ret("ipv6-disabled", Match{Family: IPv6}, "masqd: IPv6 is not masqueraded (--enable-ipv6=false)")
 	}
 	rs.Rules = append(rs.Rules, masqueradeRules(opts)...)
 	return rs
@@ -217,6 +221,7 @@ func masqueradeRules(opts Options) []Rule {
 				m.Modulus = uint32(n - i)
 			}
 			rules = append(rules, Rule{
+				Name:       fmt.Sprintf("masquerade-%s-%d", protoName(proto), i+1),
 				Match:      m,
 				Masquerade: true,
 				Ports:      pr,
@@ -225,6 +230,7 @@ func masqueradeRules(opts Options) []Rule {
 		}
 	}
 	return append(rules, Rule{
+		Name:        "masquerade",
 		Masquerade:  true,
 		FullyRandom: opts.RandomFully,
 		Comment:     "masqd: outbound traffic is masqueraded",
