@@ -1,0 +1,154 @@
+package nft
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/google/nftables"
+	"github.com/google/nftables/expr"
+	"github.com/google/nftables/xt"
+	"golang.org/x/sys/unix"
+)
+
+// LegacyChains are the chain names ip-masq-agent has used: IP-MASQ-AGENT (its
+// --masq-chain default) and IP-MASQ (older releases and some distributions).
+var LegacyChains = []string{"IP-MASQ-AGENT", "IP-MASQ"}
+
+// Legacy is one set of ip-masq-agent leftovers that iptables-nft wrote and
+// nftables can see: a chain in an `ip nat` or `ip6 nat` table, and the
+// POSTROUTING rules that jump to it.
+type Legacy struct {
+	Family nftables.TableFamily
+	Table  string
+	Chain  string
+	// Rules is the number of rules in the chain.
+	Rules int
+	// Jumps are the handles of the POSTROUTING rules that jump to the chain.
+	Jumps []uint64
+}
+
+// FamilyName is "ip" or "ip6".
+func (l Legacy) FamilyName() string {
+	if l.Family == nftables.TableFamilyIPv6 {
+		return "ip6"
+	}
+	return "ip"
+}
+
+func (l Legacy) String() string {
+	return fmt.Sprintf("%s %s chain %s (%d rules, %d jumps from POSTROUTING)", l.FamilyName(), l.Table, l.Chain, l.Rules, len(l.Jumps))
+}
+
+// IptablesCommand is what an operator would run to remove the leftovers
+// with iptables instead of `masqd cleanup --legacy`.
+func (l Legacy) IptablesCommand() string {
+	bin := "iptables"
+	if l.Family == nftables.TableFamilyIPv6 {
+		bin = "ip6tables"
+	}
+	return fmt.Sprintf("%s -t nat -D POSTROUTING <the -j %s rule> && %s -t nat -F %s && %s -t nat -X %s", bin, l.Chain, bin, l.Chain, bin, l.Chain)
+}
+
+// FindLegacy looks for ip-masq-agent's chains (LegacyChains, plus extra
+// names such as a custom --masq-chain) in the nat tables of both families.
+// It reads only; iptables-legacy rules are invisible to it.
+func (c *Conn) FindLegacy(ctx context.Context, extra ...string) ([]Legacy, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	names := slices.Concat(LegacyChains, extra)
+	nc, err := c.newConn()
+	if err != nil {
+		return nil, err
+	}
+	var found []Legacy
+	for _, fam := range []nftables.TableFamily{nftables.TableFamilyIPv4, nftables.TableFamilyIPv6} {
+		t, err := nc.ListTableOfFamily("nat", fam)
+		if errors.Is(err, unix.ENOENT) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("list nat table: %w", err)
+		}
+		chains, err := nc.ListChainsOfTableFamily(fam)
+		if err != nil {
+			return nil, fmt.Errorf("list chains: %w", err)
+		}
+		var post *nftables.Chain
+		for _, ch := range chains {
+			if ch.Table.Name == t.Name && ch.Name == "POSTROUTING" {
+				post = ch
+			}
+		}
+		var jumps []*nftables.Rule
+		if post != nil {
+			if jumps, err = nc.GetRules(t, post); err != nil {
+				return nil, fmt.Errorf("list POSTROUTING rules: %w", err)
+			}
+		}
+		for _, ch := range chains {
+			if ch.Table.Name != t.Name || !slices.Contains(names, ch.Name) {
+				continue
+			}
+			rules, err := nc.GetRules(t, ch)
+			if err != nil {
+				return nil, fmt.Errorf("list rules of %s: %w", ch.Name, err)
+			}
+			l := Legacy{Family: fam, Table: t.Name, Chain: ch.Name, Rules: len(rules)}
+			for _, r := range jumps {
+				if jumpsTo(r, ch.Name) {
+					l.Jumps = append(l.Jumps, r.Handle)
+				}
+			}
+			found = append(found, l)
+		}
+	}
+	return found, nil
+}
+
+// jumpsTo reports whether r is ip-masq-agent's POSTROUTING jump to chain:
+// a jump to it, carrying no comment or ip-masq-agent's.
+func jumpsTo(r *nftables.Rule, chain string) bool {
+	jump := false
+	for _, e := range r.Exprs {
+		switch e := e.(type) {
+		case *expr.Verdict:
+			jump = jump || ((e.Kind == expr.VerdictJump || e.Kind == expr.VerdictGoto) && e.Chain == chain)
+		case *expr.Match:
+			if c, ok := e.Info.(*xt.Comment); ok && !strings.HasPrefix(string(*c), "ip-masq-agent") {
+				return false
+			}
+		}
+	}
+	return jump
+}
+
+// CleanupLegacy removes the leftovers FindLegacy reports, in one batch: the
+// jump rules, then the chains. Nothing else in the nat tables is touched.
+func (c *Conn) CleanupLegacy(ctx context.Context, found []Legacy) error {
+	if len(found) == 0 {
+		return ctx.Err()
+	}
+	nc, err := c.newConn()
+	if err != nil {
+		return err
+	}
+	for _, l := range found {
+		t := &nftables.Table{Name: l.Table, Family: l.Family}
+		for _, h := range l.Jumps {
+			if err := nc.DelRule(&nftables.Rule{Table: t, Chain: &nftables.Chain{Name: "POSTROUTING", Table: t}, Handle: h}); err != nil {
+				return fmt.Errorf("queue delete of the jump to %s: %w", l.Chain, err)
+			}
+		}
+		ch := &nftables.Chain{Name: l.Chain, Table: t}
+		nc.FlushChain(ch)
+		nc.DelChain(ch)
+	}
+	if err := nc.Flush(); err != nil {
+		return fmt.Errorf("remove ip-masq-agent's chains: %w", err)
+	}
+	return nil
+}
