@@ -1,7 +1,11 @@
 package config
 
 import (
+	"fmt"
 	"net/netip"
+	"slices"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -37,4 +41,79 @@ type Config struct {
 	// Files are the files the config was read from, in the order read; empty
 	// when the defaults apply because no file exists.
 	Files []string
+}
+
+// The defaults' nonMasqueradeCIDRs, as in ip-masq-agent: the RFC 1918 ranges,
+// and with --nomasq-all-reserved-ranges every reserved IPv4 range.
+var (
+	defaultCIDRs = mustPrefixes("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16")
+
+	reservedCIDRs = mustPrefixes("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16",
+		"100.64.0.0/10", "192.0.0.0/24", "192.0.2.0/24", "192.88.99.0/24",
+		"198.18.0.0/15", "198.51.100.0/24", "203.0.113.0/24", "240.0.0.0/4")
+)
+
+func mustPrefixes(ss ...string) []netip.Prefix {
+	out := make([]netip.Prefix, len(ss))
+	for i, s := range ss {
+		out[i] = netip.MustParsePrefix(s)
+	}
+	return out
+}
+
+// Default returns the config that applies when no file sets anything, as
+// ip-masq-agent defines it.
+func Default(opts Options) *Config {
+	cidrs := defaultCIDRs
+	if opts.NoMasqAllReservedRanges {
+		cidrs = reservedCIDRs
+	}
+	return &Config{
+		NonMasqueradeCIDRs: slices.Clone(cidrs),
+		ResyncInterval:     DefaultResyncInterval,
+	}
+}
+
+// Equal reports whether c and o hold the same settings, ignoring the files
+// they came from. NonMasqueradeCIDRs are compared in order; a nil list equals
+// an empty one.
+func (c *Config) Equal(o *Config) bool {
+	if c == nil || o == nil {
+		return c == o
+	}
+	return slices.Equal(c.NonMasqueradeCIDRs, o.NonMasqueradeCIDRs) &&
+		c.MasqLinkLocal == o.MasqLinkLocal &&
+		c.MasqLinkLocalIPv6 == o.MasqLinkLocalIPv6 &&
+		c.ResyncInterval == o.ResyncInterval &&
+		c.CIDRLimit == o.CIDRLimit
+}
+
+// Summary describes c in one line, for logs.
+func (c *Config) Summary() string {
+	var v4 int
+	for _, p := range c.NonMasqueradeCIDRs {
+		if p.Addr().Is4() {
+			v4++
+		}
+	}
+	limit := "none"
+	if c.CIDRLimit > 0 {
+		limit = strconv.Itoa(c.CIDRLimit)
+	}
+	from := "defaults (no config file)"
+	if len(c.Files) > 0 {
+		from = strings.Join(c.Files, ", ")
+	}
+	n := len(c.NonMasqueradeCIDRs)
+	return fmt.Sprintf("%d nonMasqueradeCIDRs (%d IPv4, %d IPv6), masqLinkLocal=%t, masqLinkLocalIPv6=%t, resyncInterval=%s, cidrLimit=%s, from %s",
+		n, v4, n-v4, c.MasqLinkLocal, c.MasqLinkLocalIPv6, formatDuration(c.ResyncInterval), limit, from)
+}
+
+// formatDuration writes whole seconds as "60s" rather than time's "1m0s", the
+// way configs spell them.
+func formatDuration(d time.Duration) string {
+	if d > 0 && d%time.Second == 0 {
+		return strconv.FormatInt(int64(d/time.Second), 10) + "s"
+	}
+	return d.String()
 }

@@ -1,0 +1,103 @@
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+)
+
+// Load reads the config at path, a file or a directory.
+//
+// A missing path means the defaults, with no Files. A directory's regular
+// files (symlinks followed) whose names do not start with "." are read in
+// name order and combined: CIDR lists joined, booleans ORed, the shortest
+// resyncInterval and the smallest non-zero cidrLimit win, the limit applying
+// to the joined list. That reads a ConfigMap mount's keys once each and skips
+// its "..data" links. A directory without such files means the defaults.
+//
+// Invalid content yields an *Error listing the problems of every file.
+// A file that cannot be read yields an error naming it.
+func Load(path string, opts Options) (*Config, error) {
+	info, err := os.Stat(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return Default(opts), nil
+	case err != nil:
+		return nil, fmt.Errorf("read config %s: %w", path, err)
+	case !info.IsDir():
+		data, err := readFile(path)
+		if errors.Is(err, fs.ErrNotExist) {
+			return Default(opts), nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		return Parse(path, data, opts)
+	}
+	entries, err := os.ReadDir(path)
+	if err != nil {
+		return nil, fmt.Errorf("read config %s: %w", path, err)
+	}
+	var (
+		results  []*fileResult
+		problems []Problem
+	)
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), ".") {
+			continue
+		}
+		file := filepath.Join(path, e.Name())
+		data, err := readFile(file)
+		if errors.Is(err, fs.ErrNotExist) {
+			// Removed since the listing, or a dangling link mid-swap.
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		r, ps := parseFile(file, data, opts)
+		results = append(results, r)
+		problems = append(problems, ps...)
+	}
+	cfg, more := merge(results, opts)
+	problems = append(problems, more...)
+	if len(problems) > 0 {
+		return nil, &Error{Problems: problems}
+	}
+	return cfg, nil
+}
+
+// readFile reads a regular file of at most MaxFileSize bytes. It opens
+// without blocking, so a FIFO in a config directory cannot hang the agent,
+// and never reads past the cap, even from a file that grows meanwhile.
+func readFile(name string) ([]byte, error) {
+	f, err := os.OpenFile(name, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, fmt.Errorf("read config %s: %w", name, err)
+	}
+	defer f.Close()
+	info, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("read config %s: %w", name, err)
+	}
+	if !info.Mode().IsRegular() {
+		return nil, fmt.Errorf("read config %s: %w", name, ErrNotRegular)
+	}
+	if info.Size() > MaxFileSize {
+		return nil, fmt.Errorf("read config %s: %w", name, ErrTooLarge)
+	}
+	buf := bytes.NewBuffer(make([]byte, 0, info.Size()+bytes.MinRead))
+	if _, err := buf.ReadFrom(io.LimitReader(f, MaxFileSize+1)); err != nil {
+		return nil, fmt.Errorf("read config %s: %w", name, err)
+	}
+	if buf.Len() > MaxFileSize {
+		return nil, fmt.Errorf("read config %s: %w", name, ErrTooLarge)
+	}
+	return buf.Bytes(), nil
+}
