@@ -263,29 +263,33 @@ func (w *jsonWalker) skip() error {
 
 // end checks that nothing but spaces follows the object.
 func (w *jsonWalker) end() *syntaxError {
-	_, at, err := w.next()
+	_, err := w.dec.Token()
 	switch {
 	case errors.Is(err, io.EOF):
 		return nil
-	case err != nil:
-		return w.syntaxError(err)
+	case err == nil:
+		err = errors.New("unexpected data after the JSON object")
 	}
-	return &syntaxError{at, "unexpected data after the JSON object", "remove it; a file holds one JSON object"}
+	return w.syntaxError(err)
 }
 
-// syntaxError says where the decoder stopped and why.
-func (w *jsonWalker) syntaxError(err error) *syntaxError {
+// syntaxError explains why the walk stopped. The offsets in the decoder's
+// errors count from different places depending on where it failed, so the
+// error is found again by json.Unmarshal, which checks the whole input first
+// and counts from its start.
+func (w *jsonWalker) syntaxError(walkErr error) *syntaxError {
 	var syn *json.SyntaxError
-	switch {
-	case errors.As(err, &syn):
-		off := max(int(syn.Offset)-1, 0)
-		fix := "correct the JSON syntax"
-		if prev := bytes.TrimRight(w.data[:off], " \t\r\n"); bytes.HasSuffix(prev, []byte(",")) {
-			fix = "remove the trailing comma"
-		}
-		return &syntaxError{w.pos(off), "invalid JSON: " + syn.Error(), fix}
-	case errors.Is(err, io.ErrUnexpectedEOF):
-		return &syntaxError{w.pos(len(w.data)), "invalid JSON: unexpected end of file", "close every { and ["}
+	if !errors.As(json.Unmarshal(w.data, new(rawText)), &syn) {
+		return &syntaxError{msg: "invalid JSON: " + walkErr.Error(), fix: "correct the JSON syntax"}
 	}
-	return &syntaxError{w.pos(int(w.dec.InputOffset())), "invalid JSON: " + err.Error(), "correct the JSON syntax"}
+	if syn.Offset >= int64(len(w.data)) {
+		return &syntaxError{position(w.data, len(w.data)), "invalid JSON: unexpected end of file", "close every { and ["}
+	}
+	return &syntaxError{position(w.data, int(syn.Offset)-1), "invalid JSON: " + syn.Error(), "correct the JSON syntax"}
+}
+
+// position finds the line and column of off from the start of data.
+func position(data []byte, off int) pos {
+	w := jsonWalker{data: data, line: 1, col: 1}
+	return w.pos(off)
 }

@@ -136,6 +136,9 @@ func parseFile(file string, data []byte, opts Options) (*fileResult, []Problem) 
 // decode reads JSON with encoding/json, which is fast for long lists, and
 // everything else as YAML.
 func decode(data []byte, ps *problems) []field {
+	if len(bytes.TrimSpace(data)) == 0 {
+		return nil
+	}
 	if !isJSON(data) {
 		return decodeYAML(data, ps)
 	}
@@ -143,7 +146,8 @@ func decode(data []byte, ps *problems) []field {
 	if syn == nil {
 		return fields
 	}
-	// A YAML flow mapping starts with "{" too.
+	// A YAML flow mapping starts with "{" too, and ip-masq-agent read
+	// everything as YAML, which also forgives JSON's trailing commas.
 	yps := &problems{file: ps.file}
 	if yfields := decodeYAML(data, yps); len(yps.list) == 0 {
 		return yfields
