@@ -105,10 +105,9 @@ func TestParseValid(t *testing.T) {
 
 // want is an expected problem; msg and fix are substrings.
 type want struct {
-	line, col  int
-	field      string
-	msg, fix   string
-	skipFields bool
+	line, col int
+	field     string
+	msg, fix  string
 }
 
 func checkProblems(t *testing.T, err error, file string, wants []want) {
