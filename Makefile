@@ -29,3 +29,9 @@ fuzz: ## run every fuzz target for FUZZTIME (default 30s each)
 
 clean:
 	rm -rf bin
+
+bench: build ## every benchmark, as root in throw-away namespaces (≤ 15 min): docs/benchmarks.md, docs/bench-apply.svg
+	bench/run.sh
+
+bench-quick: build ## the benchmarks in under two minutes, fewer repetitions
+	bench/run.sh -quick

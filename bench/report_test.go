@@ -1,0 +1,99 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func s(med float64) stat { return stat{Med: med, Min: med * 0.9, Max: med * 1.1, N: 3} }
+
+// sampleResults is a run in which some targets are met and some missed.
+func sampleResults() *results {
+	p := newPlan(true)
+	return &results{
+		Plan: p, Took: 90 * time.Second,
+		Apply: []applyRow{
+			{N: 64, Wall: map[string]stat{toolMasqd: s(5), toolNft: s(4), toolIptNft: s(6)}, Ratio: map[string]stat{toolNft: s(1.25), toolIptNft: s(0.8)},
+				CPU: map[string]stat{toolMasqd: s(3), toolNft: s(2)}, RSS: map[string]stat{toolMasqd: s(12), toolNft: s(8)}},
+			{N: 10000, Wall: map[string]stat{toolMasqd: s(30), toolNft: s(75), toolIptNft: s(200)}, Ratio: map[string]stat{toolNft: s(0.4), toolIptNft: s(0.15)},
+				CPU: map[string]stat{toolMasqd: s(20), toolNft: s(60)}, RSS: map[string]stat{toolMasqd: s(20), toolNft: s(30)}, Verified: true},
+			{N: 100000, Wall: map[string]stat{toolMasqd: s(600), toolNft: s(700), toolIptNft: s(1700)}, Ratio: map[string]stat{toolNft: s(0.86), toolIptNft: s(0.35)},
+				CPU: map[string]stat{toolMasqd: s(400), toolNft: s(650)}, RSS: map[string]stat{toolMasqd: s(80), toolNft: s(90)}},
+		},
+		Resync: []resyncRow{{N: 100000, Took: s(0.08), CPUPerTick: 0.2, Ticks: 5, Rewrite: map[string]stat{toolIptNft: s(1700), toolNft + " (whole table)": s(1400)}}},
+		Change: []changeRow{
+			{N: 100000, Format: formatJSON, Op: "add", Latency: s(45), Took: s(3)},
+			{N: 100000, Format: formatYAML, Op: "add", Latency: s(350), Took: s(3)},
+		},
+		SetRewrite: []setRewriteRow{{N: 100000, Wall: s(800)}},
+		Latency:    []latencyRow{{N: 64, Format: formatJSON, Changes: 100, Min: 1, P50: 2, P99: 5, Max: 7, TookP50: 0.5, TookP99: 1}},
+		Packet: []packetRow{
+			{N: 64, Rate: map[string]stat{toolMasqd: s(5000), toolIptNft: s(5000)}, Masqueraded: true},
+			{N: 10000, Rate: map[string]stat{toolMasqd: s(4900), toolIptNft: s(1000)}, Masqueraded: true},
+		},
+		PacketRatio: map[string]map[int]stat{toolMasqd: {64: s(1), 10000: s(0.98)}, toolIptNft: {64: s(1), 10000: s(0.2)}},
+		Idle:        []idleRow{{N: 100000, Window: 10 * time.Second, CPUStat: 10 * time.Millisecond, CPUSched: 4 * time.Millisecond, RSS: 40}},
+		Skipped:     []string{"iptables-legacy-restore: not usable"},
+	}
+}
+
+func TestReportJudgesTargets(t *testing.T) {
+	md := renderReport(sampleResults(), "bench-apply.svg")
+	for _, want := range []string{
+		"| first apply at 10,000 CIDRs, masqd --once / nft -f | ≤ 0.70× | 0.40× | met |",
+		"| first apply at 100,000 CIDRs, masqd --once / nft -f | ≤ 0.70× | 0.86× | **missed** |",
+		"| no-change resync at 100,000 (agent's `took`) | < 1 ms | 0.080 ms | met |",
+		"file write to kernel (worse of add/remove) | < 60 ms | 45.0 ms | met |",
+		"file write to kernel (worse of add/remove) | < 300 ms | 350 ms | **missed** |",
+		"| new-connection rate at 10,000 / at 64, masqd | ≥ 0.90× | 0.98× | met |",
+		"![First apply time against N](bench-apply.svg)",
+		"- iptables-legacy-restore: not usable",
+	} {
+		if !strings.Contains(md, want) {
+			t.Errorf("report lacks %q", want)
+		}
+	}
+}
+
+func TestReportOfAnEmptyRun(t *testing.T) {
+	md := renderReport(&results{Plan: newPlan(false), Failed: []string{"apply: masqd missing"}}, "c.svg")
+	if strings.Count(md, "Not measured in this run.") != 6 {
+		t.Errorf("an empty run should say so in each of the six sections:\n%s", md)
+	}
+	if !strings.Contains(md, "- failed: apply: masqd missing") {
+		t.Errorf("report does not list the failure:\n%s", md)
+	}
+}
+
+func TestWriteReport(t *testing.T) {
+	dir := t.TempDir()
+	out, chartPath := filepath.Join(dir, "docs", "benchmarks.md"), filepath.Join(dir, "docs", "bench-apply.svg")
+	if err := writeReport(sampleResults(), out, chartPath); err != nil {
+		t.Fatal(err)
+	}
+	md, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(md), "(bench-apply.svg)") {
+		t.Errorf("report links the chart by a path other than its sibling name")
+	}
+	svg, err := os.ReadFile(chartPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := svgElements(t, string(svg))["polyline"]; got != 3 {
+		t.Errorf("chart has %d lines, want one per tool measured (3)", got)
+	}
+}
+
+func TestCount(t *testing.T) {
+	for n, want := range map[int]string{64: "64", 1000: "1,000", 100000: "100,000", 1234567: "1,234,567"} {
+		if got := count(n); got != want {
+			t.Errorf("count(%d) = %q, want %q", n, got, want)
+		}
+	}
+}
