@@ -35,3 +35,13 @@ bench: build ## every benchmark, as root in throw-away namespaces (≤ 15 min): 
 
 bench-quick: build ## the benchmarks in under two minutes, fewer repetitions
 	bench/run.sh -quick
+
+IMAGE ?= ghcr.io/masqd/masqd:$(VERSION)
+
+.PHONY: image
+image: ## container image $(IMAGE) from the Dockerfile (needs a running container engine)
+	@if docker info >/dev/null 2>&1; then \
+		docker build --build-arg VERSION=$(VERSION) -t $(IMAGE) . ; \
+	else \
+		echo "make image: no container engine answers 'docker info'; $(IMAGE) was not built. Start Docker, or run make image where an engine runs."; \
+	fi

@@ -8,4 +8,5 @@ if [[ $(id -u) -ne 0 ]]; then
 	echo "note: not root: kernel and end-to-end tests will be skipped" >&2
 fi
 hack/build.sh
+(cd deploy && go test -count=1 ./...)
 MASQD_BIN=$PWD/bin/masqd go test -count=1 -timeout 15m "$@" ./...
