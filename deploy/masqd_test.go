@@ -22,9 +22,10 @@ const modulePath = "github.com/masqd/masqd"
 // repoRoot is masqd's module root, seen from this directory.
 const repoRoot = ".."
 
-// documentedFlags are masqd's flags and the defaults the DaemonSet relies
-// on, as documented. They stand in for cmd/masqd's definitions only while
-// that package has no source.
+// documentedFlags are masqd's flags as documented. They stand in for
+// cmd/masqd's definitions only while that package has no source. Only the
+// defaults of config, health-bind-address and metrics-bind-address are
+// checked against the DaemonSet; "" marks a default that does not matter here.
 var documentedFlags = map[string]string{
 	"config":                     "/etc/config/ip-masq-agent",
 	"table":                      "masqd",
