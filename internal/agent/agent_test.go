@@ -1,0 +1,359 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
+
+	"github.com/masqd/masqd/internal/nft"
+	"github.com/masqd/masqd/internal/watch"
+	"github.com/masqd/masqd/internal/watch/watchtest"
+)
+
+// fakeKernel applies a ruleset whole or not at all, like the kernel.
+type fakeKernel struct {
+	mu      sync.Mutex
+	table   *nft.Ruleset // nil: no table
+	errs    []error      // returned by the next syncs, in order
+	syncs   int
+	commits int
+}
+
+func (k *fakeKernel) Sync(_ context.Context, rs *nft.Ruleset) (nft.Result, error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.syncs++
+	if len(k.errs) > 0 {
+		err := k.errs[0]
+		k.errs = k.errs[1:]
+		return nft.Result{}, err
+	}
+	res := nft.Result{Op: nft.OpUpdate}
+	switch {
+	case k.table == nil:
+		res.Op = nft.OpCreate
+	case k.table.String() == rs.String():
+		return nft.Result{Op: nft.OpNone}, nil
+	}
+	k.table = rs
+	k.commits++
+	return res, nil
+}
+
+func (k *fakeKernel) Counters(_ context.Context, table, chain string) (*nft.State, error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.table == nil {
+		return &nft.State{}, nil
+	}
+	st := &nft.State{Exists: true}
+	for i, r := range k.table.Rules {
+		st.Rules = append(st.Rules, nft.RuleCounter{Comment: r.Comment, Packets: uint64(10 * (i + 1))})
+	}
+	return st, nil
+}
+
+func (k *fakeKernel) text() string {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.table == nil {
+		return ""
+	}
+	return k.table.String()
+}
+
+// harness runs an agent on a fake kernel and a fake clock, one pass at a
+// time: every test step fires a trigger and waits for the pass to finish.
+type harness struct {
+	t      *testing.T
+	a      *Agent
+	k      *fakeKernel
+	clock  *watchtest.FakeClock
+	path   string
+	passes chan struct{}
+	logs   *observer.ObservedLogs
+	reg    *prometheus.Registry
+}
+
+func newHarness(t *testing.T, cfg string) *harness {
+	t.Helper()
+	dir := t.TempDir()
+	h := &harness{t: t, k: &fakeKernel{}, clock: watchtest.NewFakeClock(time.Unix(1_700_000_000, 0)),
+		path: filepath.Join(dir, "ip-masq-agent"), passes: make(chan struct{}, 100), reg: prometheus.NewRegistry()}
+	if cfg != "" {
+		h.write(cfg)
+	}
+	core, logs := observer.New(zap.DebugLevel)
+	h.logs = logs
+	m := NewMetrics()
+	if err := m.Register(h.reg); err != nil {
+		t.Fatal(err)
+	}
+	h.a = New(h.k, Options{
+		ConfigPath: h.path, Ruleset: nft.DefaultOptions(), Clock: h.clock, Log: zap.New(core), Metrics: m,
+		BackoffMin: 100 * time.Millisecond, BackoffMax: 400 * time.Millisecond,
+	})
+	h.a.afterPass = func() { h.passes <- struct{}{} }
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- h.a.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	})
+	h.waitPass() // the start pass
+	return h
+}
+
+func (h *harness) write(cfg string) {
+	h.t.Helper()
+	if err := os.WriteFile(h.path, []byte(cfg), 0o644); err != nil {
+		h.t.Fatal(err)
+	}
+}
+
+func (h *harness) waitPass() {
+	h.t.Helper()
+	select {
+	case <-h.passes:
+	case <-time.After(5 * time.Second):
+		h.t.Fatal("no pass of the loop within 5s")
+	}
+}
+
+// fileChanged reports a file event, as the watcher would, and waits.
+func (h *harness) fileChanged() {
+	h.t.Helper()
+	h.a.Trigger().Fire(watch.ReasonFile)
+	h.waitPass()
+}
+
+func (h *harness) metric(name string, labels ...string) float64 {
+	h.t.Helper()
+	mfs, err := h.reg.Gather()
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+	next:
+		for _, m := range mf.GetMetric() {
+			for i := 0; i+1 < len(labels); i += 2 {
+				found := false
+				for _, lp := range m.GetLabel() {
+					found = found || (lp.GetName() == labels[i] && lp.GetValue() == labels[i+1])
+				}
+				if !found {
+					continue next
+				}
+			}
+			switch {
+			case m.GetCounter() != nil:
+				return m.GetCounter().GetValue()
+			case m.GetGauge() != nil:
+				return m.GetGauge().GetValue()
+			}
+		}
+	}
+	return 0
+}
+
+func (h *harness) ready() bool {
+	ok, _ := h.a.Ready()
+	return ok
+}
+
+const (
+	cfgA = "nonMasqueradeCIDRs: [10.0.0.0/8]\n"
+	cfgB = "nonMasqueradeCIDRs: [10.0.0.0/8, 192.0.2.0/24]\n"
+	bad  = "nonMasqueradeCIDRs: [10.0.0.1/8]\nresyncIntervl: 5s\n"
+)
+
+func TestStartAppliesConfig(t *testing.T) {
+	h := newHarness(t, cfgA)
+	if !strings.Contains(h.k.text(), "elements = { 10.0.0.0/8 }") {
+		t.Fatalf("kernel after start:\n%s", h.k.text())
+	}
+	if !h.ready() || h.metric("masqd_config_valid") != 1 {
+		t.Errorf("ready %v, config_valid %v, want true and 1", h.ready(), h.metric("masqd_config_valid"))
+	}
+	if got := h.metric("masqd_syncs_total", "result", "success", "op", "create"); got != 1 {
+		t.Errorf("create syncs = %v, want 1", got)
+	}
+	if got := h.metric("masqd_nonmasquerade_intervals", "family", "ipv4"); got != 1 {
+		t.Errorf("ipv4 intervals = %v, want 1", got)
+	}
+}
+
+func TestMissingFileMeansDefaults(t *testing.T) {
+	h := newHarness(t, "")
+	if !strings.Contains(h.k.text(), "10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16") || !h.ready() {
+		t.Fatalf("ready %v, kernel:\n%s", h.ready(), h.k.text())
+	}
+}
+
+func TestReloadOnFileEvent(t *testing.T) {
+	h := newHarness(t, cfgA)
+	h.write(cfgB)
+	h.fileChanged()
+	if !strings.Contains(h.k.text(), "192.0.2.0/24") {
+		t.Fatalf("kernel after reload:\n%s", h.k.text())
+	}
+	// An event that changes nothing reloads nothing and commits nothing.
+	commits := h.k.commits
+	h.fileChanged()
+	if h.k.commits != commits || h.metric("masqd_config_loads_total", "result", "unchanged") != 1 {
+		t.Errorf("unchanged reload committed %d times, unchanged loads %v", h.k.commits-commits, h.metric("masqd_config_loads_total", "result", "unchanged"))
+	}
+	if n := h.logs.FilterMessage("config loaded").Len(); n != 2 {
+		t.Errorf("%d 'config loaded' lines, want 2 (start and the one real change)", n)
+	}
+}
+
+func TestInvalidConfigKeepsRules(t *testing.T) {
+	h := newHarness(t, cfgA)
+	before := h.k.text()
+	h.write(bad)
+	h.fileChanged()
+	if h.k.text() != before {
+		t.Fatalf("an invalid config changed the kernel:\n%s", h.k.text())
+	}
+	if h.ready() || h.metric("masqd_config_valid") != 0 {
+		t.Errorf("ready %v, config_valid %v, want false and 0", h.ready(), h.metric("masqd_config_valid"))
+	}
+	logged := h.logs.FilterMessageSnippet("config invalid").All()
+	if len(logged) != 1 || !strings.Contains(logged[0].ContextMap()["error"].(string), h.path) {
+		t.Fatalf("want one error line naming %s, got %+v", h.path, logged)
+	}
+	// The same bad file again is not logged again.
+	h.fileChanged()
+	if n := h.logs.FilterMessageSnippet("config invalid").Len(); n != 1 {
+		t.Errorf("the same error was logged %d times", n)
+	}
+	// Fixing the file recovers without a restart.
+	h.write(cfgB)
+	h.fileChanged()
+	if !strings.Contains(h.k.text(), "192.0.2.0/24") || !h.ready() || h.metric("masqd_config_valid") != 1 {
+		t.Errorf("after the fix: ready %v, kernel:\n%s", h.ready(), h.k.text())
+	}
+}
+
+func TestInvalidAtStartAppliesNothing(t *testing.T) {
+	h := newHarness(t, bad)
+	if h.k.syncs != 0 || h.ready() {
+		t.Fatalf("invalid first config: %d syncs, ready %v; want none and not ready", h.k.syncs, h.ready())
+	}
+	h.write(cfgA)
+	h.fileChanged()
+	if !strings.Contains(h.k.text(), "10.0.0.0/8") || !h.ready() {
+		t.Fatalf("after the fix: ready %v, kernel:\n%s", h.ready(), h.k.text())
+	}
+}
+
+func TestRetryWithBackoff(t *testing.T) {
+	h := newHarness(t, cfgA)
+	h.k.mu.Lock()
+	h.k.table = nil // someone deleted the table...
+	h.k.errs = []error{errors.New("EBUSY"), errors.New("ENOBUFS"), errors.New("EPERM"), errors.New("EBUSY")}
+	h.k.mu.Unlock()
+	h.a.Trigger().Fire(watch.ReasonKernel) // ...and the monitor said so
+	h.waitPass()
+	// Delays double from 100ms and stop at 400ms.
+	for i, d := range []time.Duration{100, 200, 400, 400} {
+		h.clock.BlockUntil(1)
+		h.clock.Advance(d*time.Millisecond - time.Nanosecond)
+		select {
+		case <-h.passes:
+			t.Fatalf("retry %d came before %v", i+1, d*time.Millisecond)
+		default:
+		}
+		h.clock.Advance(time.Nanosecond)
+		h.waitPass()
+	}
+	if h.k.text() == "" || !h.ready() {
+		t.Fatalf("not recovered after the errors: ready %v", h.ready())
+	}
+	if got := h.metric("masqd_syncs_total", "result", "error", "op", "none"); got != 4 {
+		t.Errorf("error syncs = %v, want 4", got)
+	}
+	if got := h.metric("masqd_drift_repairs_total", "kind", "table"); got != 1 {
+		t.Errorf("table repairs = %v, want 1", got)
+	}
+}
+
+func TestResyncIntervalFromConfig(t *testing.T) {
+	h := newHarness(t, "resyncInterval: 5s\n")
+	syncs := h.k.syncs
+	h.clock.BlockUntil(1)
+	h.clock.Advance(5 * time.Second)
+	h.waitPass()
+	if h.k.syncs != syncs+1 {
+		t.Fatalf("no sync on the 5s tick")
+	}
+	h.write("resyncInterval: 2s\n")
+	h.fileChanged()
+	syncs = h.k.syncs
+	h.clock.BlockUntil(1)
+	h.clock.Advance(5 * time.Second) // the old period still runs out once...
+	h.waitPass()
+	h.clock.BlockUntil(1)
+	h.clock.Advance(2 * time.Second) // ...then the new one applies
+	h.waitPass()
+	if h.k.syncs != syncs+2 {
+		t.Fatalf("%d syncs on ticks, want 2", h.k.syncs-syncs)
+	}
+}
+
+func TestHealthAndConnMetrics(t *testing.T) {
+	h := newHarness(t, cfgA)
+	srv := httptest.NewServer(h.a.HealthHandler())
+	defer srv.Close()
+	for path, want := range map[string]int{"/healthz": 200, "/readyz": 200} {
+		resp, err := http.Get(srv.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Errorf("%s = %d, want %d", path, resp.StatusCode, want)
+		}
+	}
+	h.write(bad)
+	h.fileChanged()
+	resp, err := http.Get(srv.URL + "/readyz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable {
+		t.Errorf("/readyz with a bad config = %d, want 503", resp.StatusCode)
+	}
+	want := `
+# HELP masqd_rule_connections_total Connections each rule of masqd's chain decided, read from the kernel's counters at scrape time. verdict is masqueraded or exempted; rule names the rule (local, link-local, non-masquerade, ...).
+# TYPE masqd_rule_connections_total counter
+masqd_rule_connections_total{rule="ipv6-disabled",verdict="exempted"} 40
+masqd_rule_connections_total{rule="link-local",verdict="exempted"} 20
+masqd_rule_connections_total{rule="local",verdict="exempted"} 10
+masqd_rule_connections_total{rule="masquerade",verdict="masqueraded"} 50
+masqd_rule_connections_total{rule="non-masquerade",verdict="exempted"} 30
+`
+	if err := testutil.GatherAndCompare(h.reg, strings.NewReader(want), "masqd_rule_connections_total"); err != nil {
+		t.Error(err)
+	}
+}
