@@ -1,0 +1,264 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/masqd/masqd/test/e2e/testbed"
+)
+
+// agentProc is a running `masqd` agent in the node namespace.
+type agentProc struct {
+	cmd  *exec.Cmd
+	done chan error
+}
+
+var healthPort = 19762
+
+func startAgent(t *testing.T, b *testbed.Bed, cfgPath string, extra ...string) (*agentProc, string) {
+	t.Helper()
+	healthPort++
+	health := fmt.Sprintf("127.0.0.1:%d", healthPort)
+	args := append([]string{"--config", cfgPath, "--netns=" + b.NodePath(), "--log-format=console",
+		"--metrics-bind-address=" + fmt.Sprintf("127.0.0.1:%d", healthPort+1000), "--health-bind-address=" + health}, extra...)
+	cmd := exec.Command(masqdBin, args...)
+	logs, err := os.Create(filepath.Join(t.TempDir(), "masqd.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stdout, cmd.Stderr = logs, logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	p := &agentProc{cmd: cmd, done: make(chan error, 1)}
+	go func() { p.done <- cmd.Wait() }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		<-p.done
+		if t.Failed() {
+			out, _ := os.ReadFile(logs.Name())
+			t.Logf("masqd log:\n%s", out)
+		}
+	})
+	return p, "http://" + health
+}
+
+// eventually retries check until it passes or the deadline.
+func eventually(t *testing.T, within time.Duration, what string, check func() error) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		err := check()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within %s: %v", what, within, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func sourceIs(b *testbed.Bed, dst string, want netip.Addr) func() error {
+	return func() error {
+		got, err := b.SourceSeen(context.Background(), netip.MustParseAddr(dst))
+		if err != nil {
+			return err
+		}
+		if got.Addr() != want {
+			return fmt.Errorf("%s saw %s, want %s", dst, got.Addr(), want)
+		}
+		return nil
+	}
+}
+
+func httpBody(url string) (int, string, error) {
+	resp, err := http.Get(url)
+	if err != nil {
+		return 0, "", err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(body), err
+}
+
+func statusIs(url string, want int) func() error {
+	return func() error {
+		code, body, err := httpBody(url)
+		if err != nil {
+			return err
+		}
+		if code != want {
+			return fmt.Errorf("%s = %d %q, want %d", url, code, strings.TrimSpace(body), want)
+		}
+		return nil
+	}
+}
+
+func replaceFile(t *testing.T, path, body string) {
+	t.Helper()
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestAgent(t *testing.T) {
+	b := newBed(t)
+	cfg := writeConfig(t, "nonMasqueradeCIDRs: [10.0.0.0/8, 172.16.0.0/12]\n")
+	p, url := startAgent(t, b, cfg)
+	eventually(t, 5*time.Second, "ready at start", statusIs(url+"/readyz", 200))
+	checkTraffic(t, b, expect{"172.20.0.10": false, "11.11.11.11": true})
+
+	// A rename-style write changes the verdict within a second.
+	replaceFile(t, cfg, "nonMasqueradeCIDRs: [10.0.0.0/8]\n")
+	eventually(t, time.Second, "reload after rename", sourceIs(b, "172.20.0.10", testbed.NodeIP4))
+
+	// An invalid config keeps the previous behaviour. (It is written by
+	// rename: an in-place write is briefly an empty file, which means the
+	// defaults, as in ip-masq-agent.)
+	replaceFile(t, cfg, "nonMasqueradeCIDRs: [10.0.0.1/8]\n")
+	eventually(t, 2*time.Second, "not ready on a bad config", statusIs(url+"/readyz", 503))
+	checkTraffic(t, b, expect{"172.20.0.10": true, "10.96.0.10": false})
+	_, metrics, err := httpBody(strings.Replace(url, fmt.Sprint(healthPortOf(url)), fmt.Sprint(healthPortOf(url)+1000), 1) + "/metrics")
+	if err != nil || !strings.Contains(metrics, "masqd_config_valid 0") {
+		t.Errorf("metrics lack masqd_config_valid 0 (%v)", err)
+	}
+
+	// Fixing it recovers without a restart.
+	replaceFile(t, cfg, "nonMasqueradeCIDRs: [10.0.0.0/8, 172.16.0.0/12]\n")
+	eventually(t, time.Second, "recovery", sourceIs(b, "172.20.0.10", testbed.PodIP4))
+	eventually(t, time.Second, "ready again", statusIs(url+"/readyz", 200))
+
+	// Someone deletes the table: the monitor notices and masqd restores it.
+	if out, err := b.Exec(context.Background(), b.Node, "nft", "delete", "table", "inet", "masqd"); err != nil {
+		t.Fatalf("nft delete table: %v %s", err, out)
+	}
+	eventually(t, time.Second, "drift repair", sourceIs(b, "11.11.11.11", testbed.NodeIP4))
+	eventually(t, time.Second, "drift metric", func() error {
+		_, m, err := httpBody(strings.Replace(url, fmt.Sprint(healthPortOf(url)), fmt.Sprint(healthPortOf(url)+1000), 1) + "/metrics")
+		if err != nil {
+			return err
+		}
+		if !strings.Contains(m, `masqd_drift_repairs_total{kind="table"} 1`) {
+			return fmt.Errorf("no table drift repair counted")
+		}
+		return nil
+	})
+
+	// SIGTERM: a clean exit within a second, and the rules stay.
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-p.done:
+		p.done <- err
+		if err != nil {
+			t.Errorf("exit after SIGTERM: %v", err)
+		}
+	case <-time.After(time.Second):
+		t.Fatal("masqd did not exit within a second of SIGTERM")
+	}
+	checkTraffic(t, b, expect{"11.11.11.11": true, "10.96.0.10": false})
+}
+
+func healthPortOf(url string) int {
+	var port int
+	fmt.Sscanf(url[strings.LastIndex(url, ":")+1:], "%d", &port)
+	return port
+}
+
+// TestKillAndRestart: after kill -9 the rules stay; a restart converges
+// without deleting the table first, so no connection goes unmasqueraded.
+func TestKillAndRestart(t *testing.T) {
+	b := newBed(t)
+	cfg := writeConfig(t, "nonMasqueradeCIDRs: [10.0.0.0/8]\n")
+	p, url := startAgent(t, b, cfg)
+	eventually(t, 5*time.Second, "ready", statusIs(url+"/readyz", 200))
+	_ = p.cmd.Process.Kill()
+	<-p.done
+	p.done <- nil
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	wrong := make(chan string, 1)
+	probes := make(chan int, 1)
+	go func() {
+		n := 0
+		defer func() { probes <- n }()
+		for ctx.Err() == nil && n < 2000 {
+			got, err := b.SourceSeen(ctx, netip.MustParseAddr("11.11.11.11"))
+			if err == nil && got.Addr() != testbed.NodeIP4 {
+				select {
+				case wrong <- got.String():
+				default:
+				}
+			}
+			n++
+		}
+	}()
+	_, url2 := startAgent(t, b, cfg)
+	eventually(t, 5*time.Second, "ready after restart", statusIs(url2+"/readyz", 200))
+	cancel()
+	n := <-probes
+	select {
+	case w := <-wrong:
+		t.Fatalf("a connection during the restart was not masqueraded: source %s", w)
+	default:
+	}
+	if n == 0 {
+		t.Fatal("no connection was made during the restart")
+	}
+	t.Logf("%d connections during kill -9 and restart, all masqueraded", n)
+}
+
+
+// TestConfigMapSwap updates the config the way kubelet updates a mounted
+// ConfigMap: a new timestamped directory, the ..data symlink swapped to it
+// by rename, the old directory removed.
+func TestConfigMapSwap(t *testing.T) {
+	b := newBed(t)
+	dir := t.TempDir()
+	version := func(name, body string) {
+		if err := os.Mkdir(filepath.Join(dir, name), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, name, "config"), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	version("..2026_11_25_01", "nonMasqueradeCIDRs: [10.0.0.0/8]\n")
+	for old, new := range map[string]string{"..2026_11_25_01": "..data", "..data/config": "config"} {
+		if err := os.Symlink(old, filepath.Join(dir, new)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, url := startAgent(t, b, filepath.Join(dir, "config"))
+	eventually(t, 5*time.Second, "ready", statusIs(url+"/readyz", 200))
+	checkTraffic(t, b, expect{"172.20.0.10": true})
+
+	version("..2026_11_25_02", "nonMasqueradeCIDRs: [10.0.0.0/8, 172.16.0.0/12]\n")
+	if err := os.Symlink("..2026_11_25_02", filepath.Join(dir, "..data_tmp")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(filepath.Join(dir, "..data_tmp"), filepath.Join(dir, "..data")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.RemoveAll(filepath.Join(dir, "..2026_11_25_01")); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, time.Second, "reload after the ConfigMap swap", sourceIs(b, "172.20.0.10", testbed.PodIP4))
+}
