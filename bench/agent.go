@@ -233,6 +233,10 @@ func isResyncPass(l logLine) bool {
 	return l.Msg == "in sync" && (l.Reason == "" || strings.Contains(l.Reason, "resync"))
 }
 
+func isFilePass(l logLine) bool {
+	return l.Msg == "in sync" && strings.Contains(l.Reason, "file")
+}
+
 func freePort() (int, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

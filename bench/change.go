@@ -48,6 +48,7 @@ type session struct {
 	staging string
 	seq     int
 	last    time.Time // the previous change's rename
+	first   logLine   // the agent's first "synced" line
 }
 
 // changeGap paces config changes at most 50 a second. Changes are rare in
@@ -56,8 +57,8 @@ type session struct {
 const changeGap = 20 * time.Millisecond
 
 // startSession runs the agent on a fresh namespace with n CIDRs in format
-// f and waits for its first sync.
-func (b *bench) startSession(ctx context.Context, name string, n int, f format) (*session, error) {
+// f and the given resyncInterval, and waits for its first sync.
+func (b *bench) startSession(ctx context.Context, name string, n int, f format, resync string) (*session, error) {
 	ns, err := b.ns.Add(ctx)
 	if err != nil {
 		return nil, err
@@ -69,7 +70,7 @@ func (b *bench) startSession(ctx context.Context, name string, n int, f format) 
 			return nil, err
 		}
 	}
-	if err := os.WriteFile(s.path, []byte(configText(f, cidrs(n), "60s")), 0o644); err != nil {
+	if err := os.WriteFile(s.path, []byte(configText(f, cidrs(n), resync)), 0o644); err != nil {
 		ns.Close()
 		return nil, err
 	}
@@ -77,10 +78,12 @@ func (b *bench) startSession(ctx context.Context, name string, n int, f format) 
 		ns.Close()
 		return nil, err
 	}
-	if _, err := s.a.next(ctx, 60*time.Second, isSynced); err != nil {
+	first, err := s.a.next(ctx, 60*time.Second, isSynced)
+	if err != nil {
 		s.close()
 		return nil, fmt.Errorf("first sync: %w", err)
 	}
+	s.first = first
 	return s, nil
 }
 
@@ -92,10 +95,20 @@ func (s *session) close() {
 // change publishes text as the config and returns the time from the rename
 // to the agent's "synced" line, and that line's "took".
 func (s *session) change(ctx context.Context, text string) (latency, took time.Duration, err error) {
+	l, t0, err := s.publish(ctx, text, isSynced)
+	if err != nil {
+		return 0, 0, err
+	}
+	return l.At.Sub(t0), l.Took, nil
+}
+
+// publish renames text into place and waits for the agent's next line for
+// which match is true; it returns the line and the time of the rename.
+func (s *session) publish(ctx context.Context, text string, match func(logLine) bool) (logLine, time.Time, error) {
 	s.seq++
 	staged := filepath.Join(s.staging, strconv.Itoa(s.seq))
 	if err := os.WriteFile(staged, []byte(text), 0o644); err != nil {
-		return 0, 0, err
+		return logLine{}, time.Time{}, err
 	}
 	if wait := time.Until(s.last.Add(changeGap)); wait > 0 {
 		time.Sleep(wait)
@@ -104,13 +117,10 @@ func (s *session) change(ctx context.Context, text string) (latency, took time.D
 	t0 := time.Now()
 	s.last = t0
 	if err := os.Rename(staged, s.path); err != nil {
-		return 0, 0, err
+		return logLine{}, time.Time{}, err
 	}
-	l, err := s.a.next(ctx, 30*time.Second, isSynced)
-	if err != nil {
-		return 0, 0, err
-	}
-	return l.At.Sub(t0), l.Took, nil
+	l, err := s.a.next(ctx, 30*time.Second, match)
+	return l, t0, err
 }
 
 // changeTexts are the two configs a change benchmark alternates between:
@@ -126,7 +136,7 @@ func (b *bench) measureChange(ctx context.Context) error {
 	for _, n := range b.plan.sizes {
 		for _, f := range []format{formatJSON, formatYAML} {
 			base, added := changeTexts(n, f)
-			s, err := b.startSession(ctx, fmt.Sprintf("change-%d-%s", n, f), n, f)
+			s, err := b.startSession(ctx, fmt.Sprintf("change-%d-%s", n, f), n, f, "60s")
 			if err != nil {
 				return fmt.Errorf("agent, N=%d %s: %w", n, f, err)
 			}
@@ -203,7 +213,7 @@ func (b *bench) setRewrite(ctx context.Context, n int) error {
 func (b *bench) measureLatency(ctx context.Context) error {
 	for _, c := range b.plan.latency {
 		base, added := changeTexts(c.n, c.f)
-		s, err := b.startSession(ctx, fmt.Sprintf("latency-%d-%s", c.n, c.f), c.n, c.f)
+		s, err := b.startSession(ctx, fmt.Sprintf("latency-%d-%s", c.n, c.f), c.n, c.f, "60s")
 		if err != nil {
 			return fmt.Errorf("agent, N=%d %s: %w", c.n, c.f, err)
 		}

@@ -26,7 +26,7 @@ func (r idleRow) Percent() float64 {
 // default) and reads its CPU time before and after plan.idle of quiet.
 func (b *bench) measureIdle(ctx context.Context) error {
 	for _, n := range b.plan.idleSizes {
-		s, err := b.startSession(ctx, fmt.Sprintf("idle-%d", n), n, formatJSON)
+		s, err := b.startSession(ctx, fmt.Sprintf("idle-%d", n), n, formatJSON, "60s")
 		if err != nil {
 			return fmt.Errorf("agent, N=%d: %w", n, err)
 		}
