@@ -294,6 +294,11 @@ func (r *resolver) flagDefaults(files []*ast.File) (map[string]string, error) {
 			if !ok {
 				return true
 			}
+			// zap.String("config", ...) is a log field, not a flag: calls
+			// on an imported package other than flag are not definitions.
+			if id, isIdent := sel.X.(*ast.Ident); isIdent && importsOther(f, id.Name) {
+				return true
+			}
 			pos, ok := flagPositions[sel.Sel.Name]
 			if !ok || len(call.Args) <= max(pos[0], pos[1]) {
 				return true
@@ -325,6 +330,20 @@ func (r *resolver) flagDefaults(files []*ast.File) (map[string]string, error) {
 		errs = append(errs, errors.New("no flag definitions found"))
 	}
 	return defaults, errors.Join(errs...)
+}
+
+// importsOther reports whether name is a package f imports, other than flag.
+func importsOther(f *ast.File, name string) bool {
+	for _, imp := range f.Imports {
+		p, err := strconv.Unquote(imp.Path.Value)
+		if err != nil || p == "flag" {
+			continue
+		}
+		if imp.Name != nil && imp.Name.Name == name || imp.Name == nil && p[strings.LastIndex(p, "/")+1:] == name {
+			return true
+		}
+	}
+	return false
 }
 
 func exprText(e ast.Expr) string {
