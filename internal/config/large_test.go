@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"strings"
 	"testing"
-	"time"
 )
 
 const largeCount = 100000
@@ -39,21 +38,19 @@ func largeConfig(asJSON bool) []byte {
 }
 
 func TestParseLarge(t *testing.T) {
+	// Speed is measured by the benchmarks (BenchmarkParse*, make bench),
+	// not asserted here: a loaded CI machine must not fail a correct parse.
 	for _, tt := range []struct {
 		name   string
 		asJSON bool
-		budget time.Duration
 	}{
-		{"JSON", true, 50 * time.Millisecond},
-		{"YAML", false, 0}, // yaml.v3 takes about 150ms; no budget
+		{"JSON", true},
+		{"YAML", false},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			data := largeConfig(tt.asJSON)
-			best := time.Hour
-			for range 3 {
-				start := time.Now()
+			{
 				cfg, err := Parse("large", data, Options{})
-				best = min(best, time.Since(start))
 				if err != nil {
 					t.Fatalf("Parse: %v", err)
 				}
@@ -63,10 +60,6 @@ func TestParseLarge(t *testing.T) {
 				if first, last := cfg.NonMasqueradeCIDRs[0].String(), cfg.NonMasqueradeCIDRs[largeCount-1].String(); first != "10.0.0.0/32" || last != "10.1.134.159/32" {
 					t.Fatalf("first %s, last %s", first, last)
 				}
-			}
-			t.Logf("best of 3: %v", best)
-			if tt.budget > 0 && !raceEnabled && best > tt.budget {
-				t.Errorf("Parse took %v, over the budget of %v", best, tt.budget)
 			}
 		})
 	}

@@ -1,6 +1,0 @@
-//go:build race
-
-package config
-
-// raceEnabled relaxes timing budgets: the race detector slows everything.
-const raceEnabled = true
