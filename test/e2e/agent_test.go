@@ -225,7 +225,6 @@ func TestKillAndRestart(t *testing.T) {
 	t.Logf("%d connections during kill -9 and restart, all masqueraded", n)
 }
 
-
 // TestConfigMapSwap updates the config the way kubelet updates a mounted
 // ConfigMap: a new timestamped directory, the ..data symlink swapped to it
 // by rename, the old directory removed.
