@@ -18,19 +18,20 @@ import (
 
 // plan is how much a run measures.
 type plan struct {
-	Quick       bool
-	sizes       []int
-	packetSizes []int
-	idleSizes   []int
-	reps        int
-	ticks       int // no-change resync passes per N
-	changes     int // config writes per latency series
-	latency     []latencySeries
-	idle        time.Duration
-	packetTime  time.Duration // per repetition and topology
-	packetMax   int64         // connections per repetition and topology
-	workers     int
-	verifyMax   int // count kernel entries after the first apply up to this N
+	Quick        bool
+	sizes        []int
+	packetSizes  []int
+	idleSizes    []int
+	reps         int
+	ticks        int // no-change resync passes per N
+	changes      int // config writes per latency series
+	latency      []latencySeries
+	idle         time.Duration
+	packetTime   time.Duration // per repetition and topology
+	packetMax    int64         // connections per repetition and topology
+	workers      int
+	verifyMax    int  // count kernel entries after the first apply up to this N
+	packetLegacy bool // also run the packet test on iptables-legacy
 }
 
 type latencySeries struct {
@@ -40,19 +41,20 @@ type latencySeries struct {
 
 func newPlan(quick bool) plan {
 	p := plan{
-		Quick:       quick,
-		sizes:       []int{64, 1000, 10000, 100000},
-		packetSizes: []int{64, 1000, 10000, 100000},
-		idleSizes:   []int{64, 100000},
-		reps:        7,
-		ticks:       15,
-		changes:     200,
-		latency:     []latencySeries{{64, formatJSON}, {64, formatYAML}, {10000, formatJSON}, {10000, formatYAML}},
-		idle:        time.Minute,
-		packetTime:  2 * time.Second,
-		packetMax:   100000,
-		workers:     runtime.NumCPU(),
-		verifyMax:   100000,
+		Quick:        quick,
+		sizes:        []int{64, 1000, 10000, 100000},
+		packetSizes:  []int{64, 1000, 10000, 100000},
+		idleSizes:    []int{64, 100000},
+		reps:         7,
+		ticks:        15,
+		changes:      200,
+		latency:      []latencySeries{{64, formatJSON}, {64, formatYAML}, {10000, formatJSON}, {10000, formatYAML}},
+		idle:         time.Minute,
+		packetTime:   2 * time.Second,
+		packetMax:    100000,
+		workers:      runtime.NumCPU(),
+		verifyMax:    100000,
+		packetLegacy: true,
 	}
 	if quick {
 		p.packetSizes = []int{64, 1000, 10000}
@@ -62,7 +64,8 @@ func newPlan(quick bool) plan {
 		p.changes = 100
 		p.latency = []latencySeries{{64, formatJSON}, {10000, formatJSON}}
 		p.idle = 10 * time.Second
-		p.packetTime = 500 * time.Millisecond
+		p.packetTime = 300 * time.Millisecond
+		p.packetLegacy = false
 		p.packetMax = 20000
 		p.verifyMax = 10000
 	}

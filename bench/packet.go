@@ -226,7 +226,7 @@ type packetRow struct {
 // across them, so that a ratio compares runs made moments apart.
 func (b *bench) measurePacket(ctx context.Context) error {
 	tools := []string{toolMasqd, toolIptNft}
-	if b.legacy {
+	if b.legacy && b.plan.packetLegacy {
 		tools = append(tools, toolIptLegacy)
 	}
 	var topos []*topo
@@ -255,7 +255,7 @@ func (b *bench) measurePacket(ctx context.Context) error {
 	failed := map[int]int64{}
 	for _, t := range topos {
 		// Warm up: ARP, routes, conntrack and the Go runtime.
-		if _, err := t.connect(ctx, b.plan.workers, time.Second, 200); err != nil {
+		if _, err := t.connect(ctx, b.plan.workers, time.Second, 100); err != nil {
 			return fmt.Errorf("%s, N=%d warm-up: %w", t.tool, t.n, err)
 		}
 	}
