@@ -299,25 +299,27 @@ func TestRetryWithBackoff(t *testing.T) {
 
 func TestResyncIntervalFromConfig(t *testing.T) {
 	h := newHarness(t, "resyncInterval: 5s\n")
-	syncs := h.k.syncs
-	h.clock.BlockUntil(1)
-	h.clock.Advance(5 * time.Second)
-	h.waitPass()
-	if h.k.syncs != syncs+1 {
-		t.Fatalf("no sync on the 5s tick")
+	tick := func(d time.Duration) {
+		t.Helper()
+		syncs := h.k.syncs
+		h.clock.BlockUntilArmed(h.clock.Now().Add(d))
+		h.clock.Advance(d - time.Millisecond)
+		select {
+		case <-h.passes:
+			t.Fatalf("a pass before the %v tick", d)
+		default:
+		}
+		h.clock.Advance(time.Millisecond)
+		h.waitPass()
+		if h.k.syncs != syncs+1 {
+			t.Fatalf("no sync on the %v tick", d)
+		}
 	}
+	tick(5 * time.Second) // the config's interval applies from the start, not after 60s
 	h.write("resyncInterval: 2s\n")
 	h.fileChanged()
-	syncs = h.k.syncs
-	h.clock.BlockUntil(1)
-	h.clock.Advance(5 * time.Second) // the old period still runs out once...
-	h.waitPass()
-	h.clock.BlockUntil(1)
-	h.clock.Advance(2 * time.Second) // ...then the new one applies
-	h.waitPass()
-	if h.k.syncs != syncs+2 {
-		t.Fatalf("%d syncs on ticks, want 2", h.k.syncs-syncs)
-	}
+	tick(2 * time.Second)
+	tick(2 * time.Second)
 }
 
 func TestHealthAndConnMetrics(t *testing.T) {

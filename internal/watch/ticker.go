@@ -31,18 +31,20 @@ type realTimer struct{ t *time.Timer }
 func (t realTimer) C() <-chan time.Time { return t.t.C }
 func (t realTimer) Stop() bool          { return t.t.Stop() }
 
-// Ticker fires ReasonResync every interval. Reset changes the interval from
-// the next tick on.
+// Ticker fires ReasonResync every interval. Reset starts a new period of
+// the new interval at once, so a config that shortens resyncInterval from
+// the 60 s default does not wait out the old period.
 type Ticker struct {
 	mu       sync.Mutex
 	interval time.Duration
+	reset    chan struct{}
 	stop     chan struct{}
 	done     chan struct{}
 }
 
 // NewTicker starts a ticker.
 func NewTicker(clock Clock, interval time.Duration, t *Trigger) *Ticker {
-	k := &Ticker{interval: interval, stop: make(chan struct{}), done: make(chan struct{})}
+	k := &Ticker{interval: interval, reset: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
 	go func() {
 		defer close(k.done)
 		for {
@@ -54,6 +56,8 @@ func NewTicker(clock Clock, interval time.Duration, t *Trigger) *Ticker {
 			case <-k.stop:
 				tm.Stop()
 				return
+			case <-k.reset:
+				tm.Stop()
 			case <-tm.C():
 				t.Fire(ReasonResync)
 			}
@@ -62,11 +66,19 @@ func NewTicker(clock Clock, interval time.Duration, t *Trigger) *Ticker {
 	return k
 }
 
-// Reset sets the interval used from the next tick on.
+// Reset starts a period of the new interval now; an unchanged interval
+// leaves the current period running.
 func (k *Ticker) Reset(interval time.Duration) {
 	k.mu.Lock()
+	changed := k.interval != interval
 	k.interval = interval
 	k.mu.Unlock()
+	if changed {
+		select {
+		case k.reset <- struct{}{}:
+		default:
+		}
+	}
 }
 
 // Stop ends the ticker and waits for its goroutine.

@@ -98,3 +98,19 @@ func (c *FakeClock) BlockUntil(n int) {
 		<-c.armed
 	}
 }
+
+// BlockUntilArmed waits until a timer is armed to fire at exactly at: a test
+// that advances time must know the code under test armed its timer first.
+func (c *FakeClock) BlockUntilArmed(at time.Time) {
+	for {
+		c.mu.Lock()
+		for _, t := range c.timers {
+			if t.at.Equal(at) {
+				c.mu.Unlock()
+				return
+			}
+		}
+		c.mu.Unlock()
+		<-c.armed
+	}
+}
