@@ -181,6 +181,7 @@ func run(quick bool, bin, out, chart, only, sizes string) error {
 		return fmt.Errorf("interrupted: %w", ctx.Err())
 	}
 	b.res.Took = time.Since(b.start)
+	b.res.Machine.LoadEnd = loadAverage()
 	if err := writeReport(b.res, out, chart); err != nil {
 		return err
 	}
@@ -208,6 +209,9 @@ type machine struct {
 	Cores                   int
 	CPU, Kernel, Nft, Ipt   string
 	Go, Masqd, Commit, Date string
+	// Load is /proc/loadavg's 1-minute average when the run started and
+	// when it ended: other work on the machine skews every figure.
+	LoadStart, LoadEnd string
 }
 
 func describeMachine(ctx context.Context, bin string) machine {
@@ -232,5 +236,15 @@ func describeMachine(ctx context.Context, bin string) machine {
 	m.Ipt = first("iptables-nft-restore", "--version")
 	m.Masqd = first(bin, "--version")
 	m.Commit = first("git", "describe", "--tags", "--always", "--dirty")
+	m.LoadStart = loadAverage()
 	return m
+}
+
+// loadAverage is the 1-minute load average, or "unknown".
+func loadAverage() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "unknown"
+	}
+	return strings.Fields(string(b))[0]
 }

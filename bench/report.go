@@ -150,7 +150,9 @@ func renderReport(r *results, chartRel string) string {
 	d.table([]string{"", ""}, [][]string{
 		{"cores", fmt.Sprint(m.Cores)}, {"CPU", m.CPU}, {"kernel", m.Kernel},
 		{"nft", m.Nft}, {"iptables", m.Ipt}, {"Go", m.Go}, {"masqd", "`" + m.Masqd + "`"},
+		{"load average (1 min) at start / end", m.LoadStart + " / " + m.LoadEnd},
 	})
+	d.p("Other work on the machine (a load average near or above the core count) slows every tool alike and widens the min–max; the ratios, taken between runs made moments apart, are the figures to compare across machines.")
 
 	d.p("## How to run")
 	d.WriteString("```sh\napt-get install -y iproute2 nftables iptables   # once\nmake bench-quick   # under two minutes: 3 runs per figure, shorter windows\nmake bench         # up to 15 minutes: 7 runs per figure, 100,000 CIDRs in the packet test, a minute of idle\n```\n\n")
