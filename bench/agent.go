@@ -276,7 +276,11 @@ func readProcCPU(pid int) (procCPU, error) {
 		if err != nil {
 			continue
 		}
-		if ns, err := strconv.ParseInt(strings.Fields(string(s))[0], 10, 64); err == nil {
+		f := strings.Fields(string(s))
+		if len(f) == 0 {
+			continue
+		}
+		if ns, err := strconv.ParseInt(f[0], 10, 64); err == nil {
 			c.Sched += time.Duration(ns)
 		}
 	}

@@ -426,7 +426,7 @@ func renderChange(d *doc, r *results) {
 		return
 	}
 	d.p("The agent runs (resyncInterval 60 s, so no tick interferes) on N CIDRs; the harness writes the next config to a staging directory on the same file system and renames it over the config file, as kubelet's atomic writer and editors do, alternately with `%s` added and removed, %d times each. "+
-		"*write → kernel* is from just before the rename to the timestamp of the agent's `synced` log line, which it writes after the kernel acknowledged the batch; *took* is that line's own field: building the ruleset's delta and the netlink round trips, from a parsed config. "+
+		"*write → kernel* is from just before the rename to the timestamp of the agent's `synced` log line, which it writes after the kernel acknowledged the batch; *took* is that line's own field: the sync — comparing with what the kernel holds and the netlink round trips — which the agent times after it has built the ruleset. "+
 		"Against it, a whole-set rewrite with `nft -f` of `flush set inet masqd nomasq-v4` + `add element … { all N±1 }` in one transaction, on a namespace holding masqd's table.", extraCIDR, r.Plan.reps)
 	var rows [][]string
 	for _, row := range r.Change {
