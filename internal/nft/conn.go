@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"sync"
 	"sync/atomic"
 
 	"github.com/google/nftables"
@@ -29,6 +30,11 @@ type Conn struct {
 
 	last    *Ruleset // what the kernel holds, if lastGen is still current
 	lastGen uint32
+
+	// gen is a lasting socket for the generation id: dialing into a
+	// namespace costs more than the question.
+	genMu sync.Mutex
+	gen   *netlink.Conn
 
 	// Kept by Monitor: whether it runs, the newest generation whose events
 	// it has read, and the newest generation that touched the table.
@@ -55,8 +61,14 @@ func Open(nsPath string) (*Conn, error) {
 	return c, nil
 }
 
-// Close releases the namespace handle.
+// Close releases the namespace handle and the lasting socket.
 func (c *Conn) Close() error {
+	c.genMu.Lock()
+	if c.gen != nil {
+		c.gen.Close()
+		c.gen = nil
+	}
+	c.genMu.Unlock()
 	if c.ns == nil {
 		return nil
 	}
@@ -94,12 +106,16 @@ func (c *Conn) newConn() (*nftables.Conn, error) {
 // genID returns the ruleset generation id, which every nftables commit in
 // the namespace increments. google/nftables has no call for it.
 func (c *Conn) genID() (uint32, error) {
-	nl, err := netlink.Dial(unix.NETLINK_NETFILTER, &netlink.Config{NetNS: c.nsFd()})
-	if err != nil {
-		return 0, err
+	c.genMu.Lock()
+	defer c.genMu.Unlock()
+	if c.gen == nil {
+		nl, err := netlink.Dial(unix.NETLINK_NETFILTER, &netlink.Config{NetNS: c.nsFd()})
+		if err != nil {
+			return 0, err
+		}
+		c.gen = nl
 	}
-	defer nl.Close()
-	msgs, err := nl.Execute(netlink.Message{
+	msgs, err := c.gen.Execute(netlink.Message{
 		Header: netlink.Header{
 			Type:  netlink.HeaderType(unix.NFNL_SUBSYS_NFTABLES<<8 | unix.NFT_MSG_GETGEN),
 			Flags: netlink.Request,
@@ -107,6 +123,9 @@ func (c *Conn) genID() (uint32, error) {
 		Data: []byte{unix.AF_UNSPEC, unix.NFNETLINK_V0, 0, 0},
 	})
 	if err != nil {
+		// Start afresh next time: the socket may hold a stale answer.
+		c.gen.Close()
+		c.gen = nil
 		return 0, fmt.Errorf("get generation: %w", err)
 	}
 	for _, m := range msgs {
