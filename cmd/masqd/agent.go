@@ -57,6 +57,11 @@ func runAgent(ctx context.Context, s *settings, log *zap.Logger) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	go func() {
+		select {
+		case <-a.FirstSync():
+		case <-ctx.Done():
+			return
+		}
 		err := c.Monitor(ctx, opts.Table, func() { a.Trigger().Fire(watch.ReasonKernel) })
 		if err != nil {
 			log.Warn("nftables monitor stopped; drift is found on the next resync", zap.Error(err))

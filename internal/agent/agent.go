@@ -60,6 +60,9 @@ type Agent struct {
 
 	busySince atomic.Int64 // unix nanos when the current pass began; 0 when idle
 
+	firstSync     chan struct{} // closed after the first successful sync
+	firstSyncOnce sync.Once
+
 	afterPass func() // test hook: called after every pass
 }
 
@@ -81,17 +84,23 @@ func New(k Kernel, opts Options) *Agent {
 		opts.BackoffMax = 30 * time.Second
 	}
 	a := &Agent{
-		k:        k,
-		opts:     opts,
-		log:      opts.Log,
-		m:        opts.Metrics,
-		clock:    opts.Clock,
-		trigger:  watch.NewTrigger(),
-		notReady: "no sync yet",
+		k:         k,
+		opts:      opts,
+		log:       opts.Log,
+		m:         opts.Metrics,
+		clock:     opts.Clock,
+		trigger:   watch.NewTrigger(),
+		notReady:  "no sync yet",
+		firstSync: make(chan struct{}),
 	}
 	a.m.bind(a)
 	return a
 }
+
+// FirstSync is closed once a sync has succeeded. Starting the nftables
+// monitor only then keeps a large first commit fast: while anyone listens,
+// the kernel builds an event for every element of the batch.
+func (a *Agent) FirstSync() <-chan struct{} { return a.firstSync }
 
 // Trigger is where file watchers and kernel monitors report changes.
 func (a *Agent) Trigger() *watch.Trigger { return a.trigger }
@@ -228,6 +237,7 @@ func (a *Agent) sync(ctx context.Context, why watch.Reason) {
 		a.log.Debug("in sync", zap.Bool("cached", res.Cached), zap.Duration("took", took), zap.Stringer("reason", why))
 	}
 	a.applied = a.good
+	a.firstSyncOnce.Do(func() { close(a.firstSync) })
 	a.mu.Lock()
 	a.ruleset = rs
 	a.mu.Unlock()
