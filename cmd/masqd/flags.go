@@ -8,6 +8,7 @@ import (
 	"os"
 	"runtime"
 	"runtime/debug"
+	"slices"
 	"strings"
 
 	"go.uber.org/zap"
@@ -21,6 +22,7 @@ import (
 // version is set with -ldflags "-X main.version=...".
 var version = "dev"
 
+// versionString is what --version prints: "masqd VERSION (go1.x, linux/amd64)".
 func versionString() string {
 	v := version
 	if bi, ok := debug.ReadBuildInfo(); ok && v == "dev" && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
@@ -51,42 +53,80 @@ type settings struct {
 	legacy        bool
 }
 
-// ignoredGlogFlags are ip-masq-agent's logging flags: accepted with a
-// warning, so that swapping the image does not crash-loop the DaemonSet.
-var ignoredGlogFlags = []string{"v", "logtostderr", "alsologtostderr", "stderrthreshold", "log_dir", "vmodule"}
+// flagGroups says which flags a command takes; every command takes the
+// logging flags.
+type flagGroups uint
 
+const (
+	// flagsRuleset: ip-masq-agent's flags, --config and --table.
+	flagsRuleset flagGroups = 1 << iota
+	// flagsKernel: --netns.
+	flagsKernel
+	// flagsAgent: --once, the HTTP addresses, --cleanup-on-exit, --version.
+	flagsAgent
+	// flagsLegacy: cleanup's --legacy.
+	flagsLegacy
+)
+
+// ipMasqAgentFlags are the flags ip-masq-agent defines, with its meaning.
+var ipMasqAgentFlags = []string{"masq-chain", "nomasq-all-reserved-ranges", "enable-ipv6", "random-fully", "to-ports"}
+
+// ignoredGlogFlags are the glog/klog flags ip-masq-agent's users pass:
+// accepted with a warning, so that swapping the image does not crash-loop
+// the DaemonSet.
+var ignoredGlogFlags = []string{"v", "logtostderr", "alsologtostderr", "stderrthreshold", "log_dir", "log_file", "vmodule", "skip_headers"}
+
+// ignored is the flag.Value of an ignored glog flag: it records that the
+// flag was given and drops the value.
 type ignored struct {
 	name string
 	seen *[]string
 }
 
 func (i ignored) String() string { return "" }
+
 func (i ignored) Set(string) error {
 	*i.seen = append(*i.seen, i.name)
 	return nil
 }
-func (i ignored) IsBoolFlag() bool { return i.name == "logtostderr" || i.name == "alsologtostderr" }
 
-func newFlagSet(name string, s *settings, seenGlog *[]string, stderr io.Writer) *flag.FlagSet {
+func (i ignored) IsBoolFlag() bool {
+	return i.name == "logtostderr" || i.name == "alsologtostderr" || i.name == "skip_headers"
+}
+
+// newFlagSet defines the flags of the command named name that groups
+// selects, storing their values in s and the names of ignored glog flags
+// in seenGlog. Parse errors go to stderr; run prints the usage.
+func newFlagSet(name string, groups flagGroups, s *settings, seenGlog *[]string, stderr io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.StringVar(&s.masqChain, "masq-chain", nft.DefaultChain, "name of the NAT chain inside masqd's table (ip-masq-agent: the iptables chain, IP-MASQ-AGENT)")
-	fs.BoolVar(&s.allReserved, "nomasq-all-reserved-ranges", false, "do not masquerade any reserved IPv4 range by default (adds 100.64/10, 192.0.0/24, 192.0.2/24, 192.88.99/24, 198.18/15, 198.51.100/24, 203.0.113/24, 240/4)")
-	fs.BoolVar(&s.enableIPv6, "enable-ipv6", false, "masquerade IPv6 too, and allow IPv6 nonMasqueradeCIDRs")
-	fs.BoolVar(&s.randomFully, "random-fully", true, "masquerade with fully random source ports")
-	fs.StringVar(&s.toPorts, "to-ports", "", "source port range(s) for masqueraded TCP and UDP, e.g. 1024-29999,32768-65535")
-	fs.StringVar(&s.configPath, "config", config.DefaultPath, "config file, or a directory of config files")
-	fs.StringVar(&s.table, "table", nft.DefaultTable, "name of the inet table masqd owns")
-	fs.BoolVar(&s.once, "once", false, "converge once, then exit 0, or 1 with the reason")
-	fs.StringVar(&s.logLevel, "log-level", "info", "debug, info, warn or error")
-	fs.StringVar(&s.logFormat, "log-format", "", "json or console (default: console on a terminal, json otherwise)")
-	fs.StringVar(&s.netns, "netns", "", "operate on the network namespace at this path (/run/netns/NAME), for tests and demos")
-	fs.StringVar(&s.metricsAddr, "metrics-bind-address", "127.0.0.1:9761", "address for /metrics; 0 disables")
-	fs.StringVar(&s.healthAddr, "health-bind-address", "0.0.0.0:9762", "address for /healthz and /readyz; 0 disables")
-	fs.BoolVar(&s.cleanupOnExit, "cleanup-on-exit", false, "delete masqd's table on SIGTERM/SIGINT (default: leave the rules, so pods keep egress during an update)")
-	fs.BoolVar(&s.showVersion, "version", false, "print the version and exit")
+	fs.Usage = func() {}
+	if groups&flagsRuleset != 0 {
+		fs.StringVar(&s.masqChain, "masq-chain", nft.DefaultChain, "`name` of the NAT chain inside masqd's table; ip-masq-agent named its iptables chain with it, and its IP-MASQ-AGENT is accepted")
+		fs.BoolVar(&s.allReserved, "nomasq-all-reserved-ranges", false, "leave every reserved IPv4 range unmasqueraded by default: 100.64/10, 192.0.0/24, 192.0.2/24, 192.88.99/24, 198.18/15, 198.51.100/24, 203.0.113/24 and 240/4 besides RFC 1918")
+		fs.BoolVar(&s.enableIPv6, "enable-ipv6", false, "masquerade IPv6 too, and allow IPv6 nonMasqueradeCIDRs")
+		fs.BoolVar(&s.randomFully, "random-fully", true, "masquerade with fully random source ports")
+		fs.StringVar(&s.toPorts, "to-ports", "", "source port `ranges` for masqueraded TCP and UDP, e.g. 1024-29999,32768-65535; refused for now, see README.md")
+		fs.StringVar(&s.configPath, "config", config.DefaultPath, "read the config from `path`: a file, or a directory of files such as a ConfigMap mount")
+		fs.StringVar(&s.table, "table", nft.DefaultTable, "`name` of the inet table masqd owns")
+	}
+	if groups&flagsKernel != 0 {
+		fs.StringVar(&s.netns, "netns", "", "operate on the network namespace at `path`, e.g. /run/netns/NAME; for tests and demos (default: the current one)")
+	}
+	if groups&flagsAgent != 0 {
+		fs.BoolVar(&s.once, "once", false, "converge once, then exit 0, or 1 with the reason")
+		fs.StringVar(&s.metricsAddr, "metrics-bind-address", "127.0.0.1:9761", "serve /metrics on `address`; 0 disables")
+		fs.StringVar(&s.healthAddr, "health-bind-address", "0.0.0.0:9762", "serve /healthz and /readyz on `address`; 0 disables")
+		fs.BoolVar(&s.cleanupOnExit, "cleanup-on-exit", false, "delete masqd's table on SIGTERM/SIGINT (by default the rules stay, so pods keep egress during an update)")
+		fs.BoolVar(&s.showVersion, "version", false, "print the version and exit")
+	}
+	if groups&flagsLegacy != 0 {
+		fs.BoolVar(&s.legacy, "legacy", false, "delete ip-masq-agent's chain and jump from iptables-nft's nat tables instead of masqd's table")
+	}
+	fs.StringVar(&s.logLevel, "log-level", "info", "log `level`: debug, info, warn or error")
+	fs.StringVar(&s.logFormat, "log-format", "", "log `format`: json or console (default: console when stderr is a terminal, json otherwise)")
 	for _, n := range ignoredGlogFlags {
-		fs.Var(ignored{name: n, seen: seenGlog}, n, "ignored: ip-masq-agent's glog flag (masqd uses --log-level)")
+		fs.Var(ignored{name: n, seen: seenGlog}, n, "ignored: ip-masq-agent's glog flag; masqd uses --log-level")
 	}
 	return fs
 }
@@ -95,18 +135,21 @@ func (s *settings) configOptions() config.Options {
 	return config.Options{EnableIPv6: s.enableIPv6, NoMasqAllReservedRanges: s.allReserved}
 }
 
+// errToPortsRefused explains why --to-ports is refused.
+var errToPortsRefused = errors.New("--to-ports is not supported yet: google/nftables v0.3.0 drops the " +
+	"masquerade flags whenever it encodes a port range, so the kernel would ignore the range; " +
+	"remove the flag (masqd then masquerades with fully random ports)")
+
 func (s *settings) rulesetOptions() (nft.Options, error) {
 	ports, err := nft.ParsePortRanges(s.toPorts)
 	if err != nil {
 		return nft.Options{}, fmt.Errorf("--to-ports: %w", err)
 	}
 	if len(ports) > 0 {
-		// The end-to-end test showed the kernel ignoring the range.
-		return nft.Options{}, errors.New("--to-ports is not supported yet: google/nftables v0.3.0 drops the " +
-			"masquerade flags whenever it encodes a port range, so the kernel would ignore the range; " +
-			"remove the flag (masqd then masquerades with fully random ports)")
+		// The end-to-end test saw the kernel ignore the range.
+		return nft.Options{}, errToPortsRefused
 	}
-	return nft.Options{Table: s.table, Chain: s.masqChain, EnableIPv6: s.enableIPv6, RandomFully: s.randomFully, ToPorts: ports}, nil
+	return nft.Options{Table: s.table, Chain: s.masqChain, EnableIPv6: s.enableIPv6, RandomFully: s.randomFully}, nil
 }
 
 func newLogger(s *settings, stderr io.Writer) (*zap.Logger, error) {
@@ -117,10 +160,8 @@ func newLogger(s *settings, stderr io.Writer) (*zap.Logger, error) {
 	format := s.logFormat
 	if format == "" {
 		format = "json"
-		if f, ok := stderr.(*os.File); ok {
-			if _, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS); err == nil {
-				format = "console"
-			}
+		if isTerminal(stderr) {
+			format = "console"
 		}
 	}
 	var enc zapcore.Encoder
@@ -128,47 +169,115 @@ func newLogger(s *settings, stderr io.Writer) (*zap.Logger, error) {
 	case "json":
 		enc = zapcore.NewJSONEncoder(zap.NewProductionEncoderConfig())
 	case "console":
-		cfg := zap.NewDevelopmentEncoderConfig()
-		enc = zapcore.NewConsoleEncoder(cfg)
+		enc = zapcore.NewConsoleEncoder(zap.NewDevelopmentEncoderConfig())
 	default:
 		return nil, fmt.Errorf("--log-format: %q is neither json nor console", format)
 	}
 	return zap.New(zapcore.NewCore(enc, zapcore.AddSync(stderr), level)), nil
 }
 
-// kernelHint turns a permission error into what to do about it.
-func kernelHint(err error) error {
-	if errors.Is(err, unix.EPERM) || errors.Is(err, os.ErrPermission) {
-		return fmt.Errorf("%w\nmasqd needs CAP_NET_ADMIN: run it as root or grant the capability", err)
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
 	}
-	return err
+	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
+	return err == nil
 }
 
-const usage = `masqd keeps a node's egress masquerade rules in nftables (a drop-in for ip-masq-agent).
+// kernelHint adds what to do to a permission error from the kernel.
+func kernelHint(s *settings, err error) error {
+	if !errors.Is(err, unix.EPERM) && !errors.Is(err, os.ErrPermission) {
+		return err
+	}
+	hint := "masqd needs CAP_NET_ADMIN (run as root or grant the capability)"
+	if s.netns != "" {
+		hint += "; entering --netns also needs CAP_SYS_ADMIN"
+	}
+	return fmt.Errorf("%w\n%s", err, hint)
+}
+
+const usageHead = `masqd keeps a node's egress masquerade rules in nftables; it replaces ip-masq-agent.
 
 Usage:
-  masqd [flags]                 run the agent: watch the config, keep the table in sync
-  masqd --once [flags]          converge once and exit
-  masqd render [flags]          print the ruleset as nft -f text
-  masqd check [flags]           validate the config; exit 1 listing every problem
-  masqd explain [flags] IP...   say whether each address is masqueraded, and why
-  masqd cleanup [--table T]     delete masqd's table (and nothing else)
-  masqd cleanup --legacy        delete ip-masq-agent's iptables-nft chain and jump
-  masqd --version
-
-Flags:
 `
 
-func printUsage(fs *flag.FlagSet, w io.Writer) {
-	fmt.Fprint(w, usage)
+const usageTail = `
+Flags come after the command's name. -flag and --flag are the same, and a
+boolean takes --flag=false. masqd help COMMAND lists the flags of one command.
+`
+
+// printUsage writes the help of all commands, or of one.
+func printUsage(w io.Writer, cmd *command) {
+	var s settings
+	var glog []string
+	if cmd == nil {
+		fmt.Fprint(w, usageHead)
+		for _, c := range commands {
+			for _, u := range c.usage {
+				fmt.Fprintf(w, "  %-29s %s\n", u[0], u[1])
+			}
+		}
+		fmt.Fprintf(w, "  %-29s %s\n", "masqd help [COMMAND]", "print this help, or one command's")
+		fmt.Fprintf(w, "  %-29s %s\n", "masqd --version", "print the version")
+		fmt.Fprint(w, usageTail)
+		cmd = &commands[0]
+	} else {
+		fmt.Fprintln(w, "Usage:")
+		for _, u := range cmd.usage {
+			fmt.Fprintf(w, "  %-29s %s\n", u[0], u[1])
+		}
+	}
+	printFlags(w, newFlagSet(cmd.name, cmd.flags, &s, &glog, io.Discard))
+}
+
+// printFlags lists ip-masq-agent's flags apart from masqd's own.
+func printFlags(w io.Writer, fs *flag.FlagSet) {
+	var ours, theirs, glog []*flag.Flag
 	fs.VisitAll(func(f *flag.Flag) {
-		if strings.HasPrefix(f.Usage, "ignored:") {
-			return
+		switch {
+		case slices.Contains(ignoredGlogFlags, f.Name):
+			glog = append(glog, f)
+		case slices.Contains(ipMasqAgentFlags, f.Name):
+			theirs = append(theirs, f)
+		default:
+			ours = append(ours, f)
 		}
-		def := ""
-		if f.DefValue != "" && f.DefValue != "false" {
-			def = fmt.Sprintf(" (default %s)", f.DefValue)
-		}
-		fmt.Fprintf(w, "  --%s\n\t%s%s\n", f.Name, f.Usage, def)
 	})
+	for _, g := range []struct {
+		title string
+		flags []*flag.Flag
+	}{{"ip-masq-agent flags (same meaning):", theirs}, {"masqd flags:", ours}} {
+		if len(g.flags) == 0 {
+			continue
+		}
+		fmt.Fprintf(w, "\n%s\n", g.title)
+		for _, f := range g.flags {
+			name, usage := flag.UnquoteUsage(f)
+			if name != "" {
+				name = " " + name
+			}
+			fmt.Fprintf(w, "  --%s%s\n      %s%s\n", f.Name, name, usage, defaultText(f))
+		}
+	}
+	names := make([]string, len(glog))
+	for i, f := range glog {
+		names[i] = "--" + f.Name
+	}
+	fmt.Fprintf(w, "\nAccepted and ignored with a warning (ip-masq-agent's glog flags):\n  %s\n", strings.Join(names, ", "))
+}
+
+// defaultText is " (default X)" for flags whose default is not the zero value.
+func defaultText(f *flag.Flag) string {
+	switch v := f.Value.(flag.Getter).Get().(type) {
+	case bool:
+		if v {
+			return " (default true)"
+		}
+	case string:
+		if v != "" {
+			return fmt.Sprintf(" (default %q)", v)
+		}
+	}
+	return ""
 }

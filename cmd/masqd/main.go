@@ -1,5 +1,3 @@
-// Command masqd keeps a node's egress masquerade rules in nftables. It is a
-// drop-in replacement for Kubernetes' ip-masq-agent; see README.md.
 package main
 
 import (

@@ -6,9 +6,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net"
-	"net/netip"
+	"slices"
 	"strings"
+	"time"
 
 	"go.uber.org/zap"
 
@@ -16,43 +16,93 @@ import (
 	"github.com/masqd/masqd/internal/nft"
 )
 
-var subcommands = map[string]func(ctx context.Context, s *settings, args []string, stdout io.Writer, log *zap.Logger) error{
-	"render":  runRender,
-	"check":   runCheck,
-	"explain": runExplain,
-	"cleanup": runCleanup,
+// env is what a command writes to.
+type env struct {
+	stdout io.Writer
+	log    *zap.Logger
 }
 
-// run is main without the process: it returns the exit code.
+// command is masqd's agent (name "") or one of its sub-commands.
+type command struct {
+	name string
+	// usage lists {synopsis, what it does} lines for the help.
+	usage [][2]string
+	flags flagGroups
+	run   func(ctx context.Context, s *settings, args []string, e env) error
+}
+
+// commands are listed in this order in the help; the agent comes first.
+var commands = []command{
+	{"", [][2]string{
+		{"masqd [flags]", "run the agent: watch the config, keep the table in sync"},
+		{"masqd --once [flags]", "converge once, then exit"},
+	}, flagsRuleset | flagsKernel | flagsAgent, runMain},
+	{"render", [][2]string{{"masqd render [flags]", "print the ruleset as nft -f text"}}, flagsRuleset, runRender},
+	{"check", [][2]string{{"masqd check [flags]", "validate the config; exit 1 listing every problem"}}, flagsRuleset, runCheck},
+	{"explain", [][2]string{{"masqd explain [flags] IP...", "say whether traffic to each address is masqueraded, and why"}}, flagsRuleset, runExplain},
+	{"cleanup", [][2]string{
+		{"masqd cleanup [flags]", "delete masqd's table, and nothing else"},
+		{"masqd cleanup --legacy", "delete ip-masq-agent's chain and jump (iptables-nft)"},
+	}, flagsRuleset | flagsKernel | flagsLegacy, runCleanup},
+}
+
+func lookupCommand(name string) *command {
+	i := slices.IndexFunc(commands, func(c command) bool { return c.name == name })
+	if i < 0 {
+		return nil
+	}
+	return &commands[i]
+}
+
+// commandNames lists the sub-commands, for error messages.
+func commandNames() string {
+	var names []string
+	for _, c := range commands[1:] {
+		names = append(names, c.name)
+	}
+	return strings.Join(append(names, "help"), ", ")
+}
+
+// run is main without the process: it returns the exit code, 0 on success,
+// 1 when the command failed and 2 when the command line is wrong.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	cmd := ""
+	name := ""
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
-		cmd, args = args[0], args[1:]
+		name, args = args[0], args[1:]
 	}
-	if cmd == "help" {
-		cmd, args = "", []string{"-h"}
+	if name == "help" {
+		return runHelp(args, stdout, stderr)
 	}
-	sub, ok := subcommands[cmd]
-	if cmd != "" && !ok {
-		fmt.Fprintf(stderr, "masqd: unknown command %q (see masqd --help)\n", cmd)
+	cmd := lookupCommand(name)
+	if cmd == nil {
+		fmt.Fprintf(stderr, "masqd: unknown command %q; the commands are %s\n", name, commandNames())
 		return 2
 	}
 	var s settings
 	var glog []string
-	fs := newFlagSet("masqd", &s, &glog, stderr)
-	if cmd == "cleanup" {
-		fs.BoolVar(&s.legacy, "legacy", false, "remove ip-masq-agent's leftovers (iptables-nft) instead of masqd's table")
-	}
-	fs.Usage = func() { printUsage(fs, stderr) }
+	fs := newFlagSet(name, cmd.flags, &s, &glog, stderr)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
+			if name == "" {
+				cmd = nil // masqd -h: every command
+			}
+			printUsage(stdout, cmd)
 			return 0
 		}
+		fmt.Fprintf(stderr, "masqd: run %q for the flags\n", strings.TrimSpace("masqd help "+name))
 		return 2
 	}
 	if s.showVersion {
 		fmt.Fprintln(stdout, versionString())
 		return 0
+	}
+	if name == "" && fs.NArg() > 0 {
+		if c := lookupCommand(fs.Arg(0)); c != nil {
+			fmt.Fprintf(stderr, "masqd: the command comes before its flags: masqd %s [flags]\n", c.name)
+		} else {
+			fmt.Fprintf(stderr, "masqd: unexpected arguments %q; the commands are %s\n", fs.Args(), commandNames())
+		}
+		return 2
 	}
 	log, err := newLogger(&s, stderr)
 	if err != nil {
@@ -63,21 +113,47 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if len(glog) > 0 {
 		log.Warn("ignoring ip-masq-agent's glog flags; use --log-level", zap.Strings("flags", glog))
 	}
-	switch {
-	case sub != nil:
-		err = sub(ctx, &s, fs.Args(), stdout, log)
-	case fs.NArg() > 0:
-		err = fmt.Errorf("unexpected arguments %q (see masqd --help)", fs.Args())
-	case s.once:
-		err = runOnce(ctx, &s, log)
-	default:
-		err = runAgent(ctx, &s, log)
-	}
-	if err != nil {
-		fmt.Fprintf(stderr, "masqd: %v\n", err)
+	if err := cmd.run(ctx, &s, fs.Args(), env{stdout: stdout, log: log}); err != nil {
+		reportError(stderr, &s, err)
 		return 1
 	}
 	return 0
+}
+
+// runHelp prints the help of all commands, or of the one named.
+func runHelp(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		printUsage(stdout, nil)
+		return 0
+	}
+	cmd := lookupCommand(args[0])
+	if len(args) > 1 || cmd == nil || cmd.name == "" {
+		fmt.Fprintf(stderr, "masqd: help takes one of %s\n", commandNames())
+		return 2
+	}
+	printUsage(stdout, cmd)
+	return 0
+}
+
+// reportError prints a config error one problem per line, ending with the
+// count, and any other error on one line.
+func reportError(w io.Writer, s *settings, err error) {
+	var cerr *config.Error
+	if errors.As(err, &cerr) {
+		for _, p := range cerr.Problems {
+			fmt.Fprintln(w, p)
+		}
+		fmt.Fprintf(w, "%d problem(s) in %s\n", len(cerr.Problems), s.configPath)
+		return
+	}
+	fmt.Fprintf(w, "masqd: %v\n", err)
+}
+
+func noArgs(cmd string, args []string) error {
+	if len(args) > 0 {
+		return fmt.Errorf("%s takes no arguments, got %q", cmd, args)
+	}
+	return nil
 }
 
 // load reads the config and builds the ruleset.
@@ -93,114 +169,49 @@ func load(s *settings) (*config.Config, *nft.Ruleset, error) {
 	return cfg, nft.Build(cfg, opts), nil
 }
 
-func runRender(_ context.Context, s *settings, args []string, stdout io.Writer, _ *zap.Logger) error {
-	if len(args) > 0 {
-		return fmt.Errorf("render takes no arguments, got %q", args)
+func runMain(ctx context.Context, s *settings, _ []string, e env) error {
+	if s.once {
+		return runOnce(ctx, s, e.log)
+	}
+	return runAgent(ctx, s, e.log)
+}
+
+func runRender(_ context.Context, s *settings, args []string, e env) error {
+	if err := noArgs("render", args); err != nil {
+		return err
 	}
 	_, rs, err := load(s)
 	if err != nil {
 		return err
 	}
-	_, err = io.WriteString(stdout, rs.String())
+	_, err = io.WriteString(e.stdout, rs.String())
 	return err
 }
 
-func runCheck(_ context.Context, s *settings, args []string, stdout io.Writer, _ *zap.Logger) error {
-	if len(args) > 0 {
-		return fmt.Errorf("check takes no arguments, got %q", args)
+func runCheck(_ context.Context, s *settings, args []string, e env) error {
+	if err := noArgs("check", args); err != nil {
+		return err
 	}
 	cfg, rs, err := load(s)
 	if err != nil {
-		var cerr *config.Error
-		if errors.As(err, &cerr) {
-			return fmt.Errorf("%w\n%d problem(s) in %s", err, len(cerr.Problems), s.configPath)
-		}
 		return err
 	}
-	fmt.Fprintf(stdout, "ok: %s; %d IPv4 and %d IPv6 intervals after merging\n",
+	fmt.Fprintf(e.stdout, "ok: %s; %d IPv4 and %d IPv6 intervals after merging\n",
 		cfg.Summary(), len(rs.Set(nft.SetV4).Intervals), len(rs.Set(nft.SetV6).Intervals))
 	return nil
-}
-
-func runExplain(_ context.Context, s *settings, args []string, stdout io.Writer, _ *zap.Logger) error {
-	if len(args) == 0 {
-		return errors.New("explain needs one or more IP addresses")
-	}
-	var addrs []netip.Addr
-	for _, a := range args {
-		ip, err := netip.ParseAddr(a)
-		if err != nil {
-			return fmt.Errorf("explain: %q is not an IP address", a)
-		}
-		addrs = append(addrs, ip.Unmap())
-	}
-	cfg, rs, err := load(s)
-	if err != nil {
-		return err
-	}
-	local := localAddrs()
-	for _, ip := range addrs {
-		fmt.Fprintln(stdout, explain(cfg, rs, ip, local[ip]))
-	}
-	return nil
-}
-
-func explain(cfg *config.Config, rs *nft.Ruleset, ip netip.Addr, local bool) string {
-	v := rs.Trace(nft.Packet{Dst: ip, Local: local})
-	verdict := "not masqueraded"
-	if v.Masquerade {
-		verdict = "masqueraded"
-	}
-	why := fmt.Sprintf("rule %d: %q", v.Rule, v.Comment)
-	if v.Rule < 0 {
-		why = "no rule matched; the chain's policy accepts"
-	}
-	out := fmt.Sprintf("%s: %s (%s)", ip, verdict, why)
-	if v.Interval.First.IsValid() {
-		var from []string
-		for _, p := range cfg.NonMasqueradeCIDRs {
-			if p.Contains(ip) {
-				from = append(from, p.String())
-			}
-		}
-		src := strings.Join(cfg.Files, ", ")
-		if src == "" {
-			src = "the defaults"
-		}
-		out += fmt.Sprintf("; in nonMasqueradeCIDRs interval %s (from %s in %s)", v.Interval, strings.Join(from, ", "), src)
-	}
-	if local {
-		out += "; the address is local to this node"
-	}
-	return out
-}
-
-// localAddrs are the addresses of this network namespace's interfaces.
-func localAddrs() map[netip.Addr]bool {
-	m := map[netip.Addr]bool{}
-	addrs, err := net.InterfaceAddrs()
-	if err != nil {
-		return m
-	}
-	for _, a := range addrs {
-		if p, err := netip.ParsePrefix(a.String()); err == nil {
-			m[p.Addr().Unmap()] = true
-		}
-	}
-	return m
 }
 
 func openKernel(s *settings) (*nft.Conn, error) {
 	c, err := nft.Open(s.netns)
 	if err != nil {
-		return nil, kernelHint(err)
+		return nil, kernelHint(s, err)
 	}
 	return c, nil
 }
 
-func runCleanup(ctx context.Context, s *settings, args []string, stdout io.Writer, _ *zap.Logger) error {
-	if len(args) > 0 {
-		return fmt.Errorf("cleanup takes no arguments, got %q", args)
+func runCleanup(ctx context.Context, s *settings, args []string, e env) error {
+	if err := noArgs("cleanup", args); err != nil {
+		return err
 	}
 	c, err := openKernel(s)
 	if err != nil {
@@ -208,16 +219,16 @@ func runCleanup(ctx context.Context, s *settings, args []string, stdout io.Write
 	}
 	defer c.Close()
 	if s.legacy {
-		return cleanupLegacy(ctx, c, s, stdout)
+		return cleanupLegacy(ctx, c, s, e.stdout)
 	}
 	ok, err := c.Delete(ctx, s.table)
 	if err != nil {
-		return kernelHint(err)
+		return kernelHint(s, err)
 	}
 	if ok {
-		fmt.Fprintf(stdout, "deleted table inet %s\n", s.table)
+		fmt.Fprintf(e.stdout, "deleted table inet %s\n", s.table)
 	} else {
-		fmt.Fprintf(stdout, "table inet %s not present\n", s.table)
+		fmt.Fprintf(e.stdout, "table inet %s not present\n", s.table)
 	}
 	return nil
 }
@@ -225,7 +236,7 @@ func runCleanup(ctx context.Context, s *settings, args []string, stdout io.Write
 func cleanupLegacy(ctx context.Context, c *nft.Conn, s *settings, stdout io.Writer) error {
 	found, err := c.FindLegacy(ctx, legacyExtra(s)...)
 	if err != nil {
-		return kernelHint(err)
+		return kernelHint(s, err)
 	}
 	if len(found) == 0 {
 		fmt.Fprintln(stdout, "no ip-masq-agent chains in iptables-nft's nat tables.")
@@ -234,7 +245,7 @@ func cleanupLegacy(ctx context.Context, c *nft.Conn, s *settings, stdout io.Writ
 		return nil
 	}
 	if err := c.CleanupLegacy(ctx, found); err != nil {
-		return kernelHint(err)
+		return kernelHint(s, err)
 	}
 	for _, l := range found {
 		fmt.Fprintf(stdout, "removed %s\n", l)
@@ -250,6 +261,8 @@ func legacyExtra(s *settings) []string {
 	return nil
 }
 
+// runOnce converges once. Unlike the agent it logs a sync that changed
+// nothing at info: it is the command's only answer.
 func runOnce(ctx context.Context, s *settings, log *zap.Logger) error {
 	cfg, rs, err := load(s)
 	if err != nil {
@@ -260,24 +273,35 @@ func runOnce(ctx context.Context, s *settings, log *zap.Logger) error {
 		return err
 	}
 	defer c.Close()
+	start := time.Now()
 	res, err := c.Sync(ctx, rs)
 	if err != nil {
-		return kernelHint(err)
+		return kernelHint(s, err)
 	}
-	fields := []zap.Field{zap.Stringer("op", res.Op), zap.String("config", cfg.Summary()), zap.Uint32("generation", res.Generation)}
-	for _, sc := range res.Sets {
-		fields = append(fields, zap.Dict(sc.Name, zap.Int("added", sc.Added), zap.Int("removed", sc.Removed)))
-	}
+	took := time.Since(start)
 	if res.Changed() {
+		fields := []zap.Field{
+			zap.Stringer("op", res.Op), zap.String("reason", "once"), zap.Duration("took", took),
+			zap.Bool("rules_rewritten", res.Rules), zap.Uint32("generation", res.Generation),
+			zap.String("config", cfg.Summary()),
+		}
+		if res.Reason != "" {
+			fields = append(fields, zap.String("replaced_because", res.Reason))
+		}
+		for _, sc := range res.Sets {
+			fields = append(fields, zap.Dict(sc.Name, zap.Int("added", sc.Added), zap.Int("removed", sc.Removed), zap.Bool("refilled", sc.Refilled)))
+		}
 		log.Info("synced", fields...)
 	} else {
-		log.Info("in sync; nothing changed", fields...)
+		log.Info("in sync; nothing changed", zap.String("reason", "once"), zap.Duration("took", took),
+			zap.Uint32("generation", res.Generation), zap.String("config", cfg.Summary()))
 	}
 	warnLegacy(ctx, c, s, log)
 	return nil
 }
 
-// warnLegacy tells the operator about ip-masq-agent's leftovers.
+// warnLegacy tells the operator about ip-masq-agent's leftovers and returns
+// how many it found.
 func warnLegacy(ctx context.Context, c *nft.Conn, s *settings, log *zap.Logger) int {
 	found, err := c.FindLegacy(ctx, legacyExtra(s)...)
 	if err != nil {

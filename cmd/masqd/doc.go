@@ -1,0 +1,15 @@
+// Command masqd keeps a node's egress masquerade rules in nftables. It is a
+// drop-in, nftables-native replacement for Kubernetes' ip-masq-agent; see
+// README.md.
+//
+// This package owns the command line: one flag.FlagSet per command (the
+// agent, render, check, explain, cleanup), the logger, the exit codes and
+// what the commands print. It wires internal/config, internal/nft,
+// internal/watch and internal/agent together and serves the metrics and
+// health endpoints.
+//
+// It must not parse config files (internal/config does), compute or encode
+// rules, or talk netlink itself (internal/nft does), and it keeps no flag
+// values in package variables: run gets its arguments and writers, so tests
+// call it like main does.
+package main

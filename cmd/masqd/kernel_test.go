@@ -1,0 +1,222 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"regexp"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+var nsSeq atomic.Int64
+
+// netns creates a throw-away network namespace for one test, removed when
+// the test ends, and returns its name. Kernel tests skip, visibly, when they
+// cannot run.
+func netns(t *testing.T) string {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("kernel test skipped: needs root to create network namespaces")
+	}
+	for _, bin := range []string{"ip", "nft"} {
+		if _, err := exec.LookPath(bin); err != nil {
+			t.Skipf("kernel test skipped: %s not installed", bin)
+		}
+	}
+	name := fmt.Sprintf("masqd-cmdtest-%d-%d", os.Getpid(), nsSeq.Add(1))
+	if out, err := exec.Command("ip", "netns", "add", name).CombinedOutput(); err != nil {
+		t.Fatalf("ip netns add %s: %v: %s", name, err, out)
+	}
+	t.Cleanup(func() {
+		if out, err := exec.Command("ip", "netns", "del", name).CombinedOutput(); err != nil {
+			t.Errorf("ip netns del %s: %v: %s", name, err, out)
+		}
+	})
+	return name
+}
+
+// nftIn runs nft inside the namespace.
+func nftIn(ns, stdin string, args ...string) (string, error) {
+	cmd := exec.Command("ip", append([]string{"netns", "exec", ns, "nft"}, args...)...)
+	cmd.Stdin = strings.NewReader(stdin)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return string(out), fmt.Errorf("nft %s: %w: %s", strings.Join(args, " "), err, out)
+	}
+	return string(out), nil
+}
+
+var (
+	counterRE = regexp.MustCompile(` packets \d+ bytes \d+`)
+	wrapRE    = regexp.MustCompile(`,\n\s+`)
+)
+
+// canonical makes nft listings comparable with render's text: counter
+// values go, and element lists that nft wraps over several lines are joined.
+func canonical(s string) string {
+	s = counterRE.ReplaceAllString(s, "")
+	return wrapRE.ReplaceAllString(s, ", ")
+}
+
+// TestOnceAndCleanup converges with --once in a throw-away namespace, checks
+// the kernel's table against render, and deletes it with cleanup.
+func TestOnceAndCleanup(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		config string
+		flags  []string
+	}{
+		{"defaults", "", nil},
+		{"ip-masq-agent flags", "nonMasqueradeCIDRs: [10.0.0.0/8, 10.1.0.0/16, 198.51.100.0/24, fd00::/8]\nmasqLinkLocal: true\n",
+			[]string{"--masq-chain=IP-MASQ-AGENT", "--enable-ipv6", "--random-fully=false", "--v=2"}},
+		{"own table", "nonMasqueradeCIDRs: []\n", []string{"--table=egress"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			ns := netns(t)
+			p := missingConfig(t)
+			if tc.config != "" {
+				p = writeConfig(t, tc.config)
+			}
+			table := "masqd"
+			flags := append([]string{"--config", p}, tc.flags...)
+			for _, f := range tc.flags {
+				if v, ok := strings.CutPrefix(f, "--table="); ok {
+					table = v
+				}
+			}
+			kflags := append([]string{"--netns=/run/netns/" + ns}, flags...)
+
+			code, rendered, errs := runArgs(t, append([]string{"render"}, flags...)...)
+			if code != 0 {
+				t.Fatalf("render: exit %d: %s", code, errs)
+			}
+			if _, err := nftIn(ns, rendered, "-c", "-f", "-"); err != nil {
+				t.Fatalf("nft rejects render's text: %v\n%s", err, rendered)
+			}
+
+			code, out, errs := runArgs(t, append([]string{"--once"}, kflags...)...)
+			if code != 0 || out != "" || !strings.Contains(errs, `"msg":"synced","op":"create","reason":"once"`) {
+				t.Fatalf("--once: exit %d, stdout %q, log:\n%s", code, out, errs)
+			}
+			listed, err := nftIn(ns, "", "list", "table", "inet", table)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(rendered, canonical(listed)); diff != "" {
+				t.Errorf("kernel table differs from render (-render +kernel):\n%s", diff)
+			}
+
+			code, _, errs = runArgs(t, append([]string{"--once"}, kflags...)...)
+			if code != 0 || !strings.Contains(errs, `"msg":"in sync; nothing changed"`) || strings.Contains(errs, `"msg":"synced"`) {
+				t.Errorf("second --once: exit %d, want no change; log:\n%s", code, errs)
+			}
+
+			cleanup := []string{"cleanup", "--netns=/run/netns/" + ns, "--table", table}
+			if code, out, errs := runArgs(t, cleanup...); code != 0 || out != "deleted table inet "+table+"\n" {
+				t.Errorf("cleanup: exit %d, %q, %s", code, out, errs)
+			}
+			if _, err := nftIn(ns, "", "list", "table", "inet", table); err == nil {
+				t.Errorf("table inet %s still listed after cleanup", table)
+			}
+			if code, out, errs := runArgs(t, cleanup...); code != 0 || out != "table inet "+table+" not present\n" {
+				t.Errorf("second cleanup: exit %d, %q, %s", code, out, errs)
+			}
+		})
+	}
+}
+
+// TestOnceInvalidConfig: nothing reaches the kernel, and the problems are
+// printed one per line.
+func TestOnceInvalidConfig(t *testing.T) {
+	ns := netns(t)
+	p := writeConfig(t, "nonMasqueradeCIDRs: [10.0.0.1/8]\n")
+	code, _, errs := runArgs(t, "--once", "--config", p, "--netns=/run/netns/"+ns)
+	want := p + ":1:22: nonMasqueradeCIDRs[0]: 10.0.0.1/8 has host bits set (fix: did you mean 10.0.0.0/8?)\n1 problem(s) in " + p + "\n"
+	if code != 1 || errs != want {
+		t.Errorf("exit %d:\n%s\nwant 1:\n%s", code, errs, want)
+	}
+	if out, _ := nftIn(ns, "", "list", "ruleset"); out != "" {
+		t.Errorf("the namespace has rules:\n%s", out)
+	}
+}
+
+func TestOnceMissingNamespace(t *testing.T) {
+	code, _, errs := runArgs(t, "--once", "--config", missingConfig(t), "--netns=/run/netns/masqd-cmdtest-does-not-exist")
+	if code != 1 || !strings.Contains(errs, "open network namespace: ") || !strings.Contains(errs, "no such file or directory") {
+		t.Errorf("exit %d: %s", code, errs)
+	}
+}
+
+// logWatch is stderr for an agent under test: it keeps the log and closes
+// seen when a line holds want.
+type logWatch struct {
+	want string
+	seen chan struct{}
+	once sync.Once
+	mu   sync.Mutex
+	buf  bytes.Buffer
+}
+
+func (w *logWatch) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.buf.Write(p)
+	if bytes.Contains(p, []byte(w.want)) {
+		w.once.Do(func() { close(w.seen) })
+	}
+	return len(p), nil
+}
+
+func (w *logWatch) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.buf.String()
+}
+
+// TestAgent runs the agent until its first sync, stops it as SIGTERM would,
+// and checks that the rules stay, or go with --cleanup-on-exit.
+func TestAgent(t *testing.T) {
+	for _, cleanupOnExit := range []bool{false, true} {
+		t.Run(fmt.Sprintf("cleanup-on-exit=%t", cleanupOnExit), func(t *testing.T) {
+			t.Parallel()
+			ns := netns(t)
+			args := []string{"--config", writeConfig(t, "nonMasqueradeCIDRs: [10.0.0.0/8]\n"), "--netns=/run/netns/" + ns,
+				"--metrics-bind-address=0", "--health-bind-address=0", fmt.Sprintf("--cleanup-on-exit=%t", cleanupOnExit)}
+			stderr := &logWatch{want: `"msg":"synced"`, seen: make(chan struct{})}
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			exit := make(chan int, 1)
+			go func() { exit <- run(ctx, args, &bytes.Buffer{}, stderr) }()
+			select {
+			case <-stderr.seen:
+			case code := <-exit:
+				t.Fatalf("agent exited %d before syncing:\n%s", code, stderr)
+			case <-time.After(10 * time.Second):
+				cancel()
+				<-exit
+				t.Fatalf("no sync within 10s:\n%s", stderr)
+			}
+			listed, err := nftIn(ns, "", "list", "table", "inet", "masqd")
+			if err != nil || !strings.Contains(listed, "elements = { 10.0.0.0/8 }") {
+				t.Errorf("after the first sync: %v\n%s", err, listed)
+			}
+			cancel()
+			if code := <-exit; code != 0 {
+				t.Fatalf("agent exited %d:\n%s", code, stderr)
+			}
+			_, err = nftIn(ns, "", "list", "table", "inet", "masqd")
+			if gone := err != nil; gone != cleanupOnExit {
+				t.Errorf("table gone after exit: %t, want %t; log:\n%s", gone, cleanupOnExit, stderr)
+			}
+		})
+	}
+}
