@@ -144,7 +144,7 @@ func TestAgent(t *testing.T) {
 	eventually(t, time.Second, "ready again", statusIs(url+"/readyz", 200))
 
 	// Someone deletes the table: the monitor notices and masqd restores it.
-	if out, err := b.Exec(context.Background(), b.Node, "nft", "delete", "table", "inet", "masqd"); err != nil {
+	if out, err := b.Exec(context.Background(), b.NodeNS, "nft", "delete", "table", "inet", "masqd"); err != nil {
 		t.Fatalf("nft delete table: %v %s", err, out)
 	}
 	eventually(t, time.Second, "drift repair", sourceIs(b, "11.11.11.11", testbed.NodeIP4))

@@ -43,7 +43,7 @@ func newBed(t *testing.T) *testbed.Bed {
 	if why := testbed.Skip(); why != "" {
 		t.Skip("end-to-end test skipped: " + why)
 	}
-	b, err := testbed.New()
+	b, err := testbed.New(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -159,7 +159,7 @@ func TestRenderAccepted(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		cmd := exec.Command("ip", "netns", "exec", b.Node, "nft", "-c", "-f", "-")
+		cmd := exec.Command("ip", "netns", "exec", b.NodeNS, "nft", "-c", "-f", "-")
 		cmd.Stdin = strings.NewReader(string(out))
 		if res, err := cmd.CombinedOutput(); err != nil {
 			t.Errorf("nft -c rejects render %v: %v\n%s", flags, err, res)

@@ -29,7 +29,7 @@ func TestMigration(t *testing.T) {
 	if _, err := exec.LookPath("iptables-nft-restore"); err != nil {
 		t.Skip("end-to-end test skipped: iptables-nft-restore not installed (apt-get install -y iptables)")
 	}
-	cmd := exec.Command("ip", "netns", "exec", b.Node, "iptables-nft-restore", "--noflush")
+	cmd := exec.Command("ip", "netns", "exec", b.NodeNS, "iptables-nft-restore", "--noflush")
 	cmd.Stdin = strings.NewReader(ipMasqAgentRules)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("iptables-nft-restore: %v\n%s", err, out)
@@ -48,14 +48,14 @@ func TestMigration(t *testing.T) {
 	if !strings.Contains(out, "removed ip nat chain IP-MASQ-AGENT (4 rules, 1 jumps from POSTROUTING)") {
 		t.Errorf("cleanup output:\n%s", out)
 	}
-	nat, err := b.Exec(context.Background(), b.Node, "nft", "list", "table", "ip", "nat")
+	nat, err := b.Exec(context.Background(), b.NodeNS, "nft", "list", "table", "ip", "nat")
 	if err != nil {
 		t.Fatalf("nft list table ip nat: %v\n%s", err, nat)
 	}
 	if strings.Contains(string(nat), "IP-MASQ-AGENT") || !strings.Contains(string(nat), "198.51.100.99") {
 		t.Errorf("cleanup removed the wrong rules:\n%s", nat)
 	}
-	if masqdTable, err := b.Exec(context.Background(), b.Node, "nft", "list", "table", "inet", "masqd"); err != nil {
+	if masqdTable, err := b.Exec(context.Background(), b.NodeNS, "nft", "list", "table", "inet", "masqd"); err != nil {
 		t.Errorf("masqd's own table is gone: %v\n%s", err, masqdTable)
 	}
 	checkTraffic(t, b, expect{"192.168.5.10": false, "172.20.0.10": true, "10.96.0.10": false, "11.11.11.11": true})

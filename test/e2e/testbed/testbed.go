@@ -1,10 +1,8 @@
-// Package testbed builds a throw-away pod → node → world topology in network
-// namespaces it creates, for masqd's end-to-end tests and demo. Every
-// address lives only inside those namespaces; Close removes them all.
 package testbed
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
@@ -12,15 +10,29 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
+	"regexp"
 	"runtime"
+	"strconv"
 	"strings"
-	"sync/atomic"
+	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
 )
 
-// Addresses of the topology.
+// Prefix starts the name of every namespace a bed creates. The name goes on
+// with the creating process's PID, a random tag and the role:
+// masqd-e2e-<pid>-<tag>-pod.
+const Prefix = "masqd-e2e-"
+
+// Port is where the world's receiver listens, on every address.
+const Port = 7777
+
+// dialTimeout bounds one connection from the pod, reply included.
+const dialTimeout = 3 * time.Second
+
+// Addresses of the pod and of the node's uplink. They sit in different
+// ranges, so the source the receiver saw tells whether masqd masqueraded.
 var (
 	PodIP4  = netip.MustParseAddr("10.244.1.2")
 	PodIP6  = netip.MustParseAddr("fd00:244:1::2")
@@ -28,16 +40,14 @@ var (
 	NodeIP6 = netip.MustParseAddr("fd00:115::1")
 )
 
-// Port is where the world's receiver listens.
-const Port = 7777
-
-// Destination is an address in the world namespace.
+// Destination is an address the world namespace answers on.
 type Destination struct {
 	Addr netip.Addr
 	What string
 }
 
-// Destinations are every address the world answers on.
+// Destinations are every address the world answers on. None of them is
+// reachable outside the bed's namespaces.
 var Destinations = []Destination{
 	{netip.MustParseAddr("11.11.11.11"), "an internet address (outside every reserved range)"},
 	{netip.MustParseAddr("203.0.113.10"), "an internet address (a reserved documentation range)"},
@@ -51,19 +61,17 @@ var Destinations = []Destination{
 	{netip.MustParseAddr("fd00:96::10"), "an IPv6 cluster peer"},
 }
 
-var seq atomic.Int64
-
-// Bed is one topology.
+// Bed is one pod → node → world topology. Its exported fields name the
+// namespaces, for Exec and for `ip netns exec`.
 type Bed struct {
-	prefix           string
-	Pod, Node, World string // namespace names
-	ln               net.Listener
+	PodNS, NodeNS, WorldNS string
+
+	created []string // namespaces made so far, removed by Close
+	ln      net.Listener
+	served  chan struct{} // closed when the receiver has stopped
 }
 
-// NodePath is the node namespace's path, for masqd --netns.
-func (b *Bed) NodePath() string { return "/run/netns/" + b.Node }
-
-// Skip says why the bed cannot run here, or "".
+// Skip says why a bed cannot be built here, or returns "".
 func Skip() string {
 	if os.Geteuid() != 0 {
 		return "needs root to create network namespaces"
@@ -76,171 +84,257 @@ func Skip() string {
 	return ""
 }
 
-// New builds a bed. On error everything made so far is removed.
-func New() (b *Bed, err error) {
-	p := fmt.Sprintf("masqd-e2e-%d-%d", os.Getpid(), seq.Add(1))
-	b = &Bed{prefix: p, Pod: p + "-pod", Node: p + "-node", World: p + "-world"}
+// New builds a bed. It first removes namespaces that earlier runs left
+// behind when they were killed. On error, everything New made is removed.
+func New(ctx context.Context) (b *Bed, err error) {
+	// Best effort: a leftover that cannot be removed does not stop this run,
+	// whose names differ.
+	_ = removeStale()
+
+	p := fmt.Sprintf("%s%d-%s", Prefix, os.Getpid(), rand.Text()[:6])
+	b = &Bed{PodNS: p + "-pod", NodeNS: p + "-node", WorldNS: p + "-world"}
 	defer func() {
 		if err != nil {
-			b.Close()
+			err = errors.Join(err, b.Close())
+			b = nil
 		}
 	}()
-	for _, ns := range []string{b.Pod, b.Node, b.World} {
-		if err := ipCmd("netns", "add", ns); err != nil {
+	for _, ns := range []string{b.PodNS, b.NodeNS, b.WorldNS} {
+		if err := ipCmd(ctx, "netns", "add", ns); err != nil {
+			return nil, err
+		}
+		b.created = append(b.created, ns)
+		// Addresses are usable at once: no duplicate address detection,
+		// also for the link-local addresses the kernel adds to each veth.
+		if err := sysctls(ns, "net.ipv6.conf.all.accept_dad=0", "net.ipv6.conf.default.accept_dad=0"); err != nil {
 			return nil, err
 		}
 	}
-	steps := [][]string{
-		{"link", "add", "p0", "netns", b.Pod, "type", "veth", "peer", "name", "n0", "netns", b.Node},
-		{"link", "add", "n1", "netns", b.Node, "type", "veth", "peer", "name", "w0", "netns", b.World},
-		{"-n", b.Pod, "addr", "add", "10.244.1.2/24", "dev", "p0"},
-		{"-n", b.Pod, "addr", "add", "fd00:244:1::2/64", "dev", "p0", "nodad"},
-		{"-n", b.Node, "addr", "add", "10.244.1.1/24", "dev", "n0"},
-		{"-n", b.Node, "addr", "add", "fd00:244:1::1/64", "dev", "n0", "nodad"},
-		{"-n", b.Node, "addr", "add", "100.115.0.1/24", "dev", "n1"},
-		{"-n", b.Node, "addr", "add", "fd00:115::1/64", "dev", "n1", "nodad"},
-		{"-n", b.World, "addr", "add", "100.115.0.2/24", "dev", "w0"},
-		{"-n", b.World, "addr", "add", "fd00:115::2/64", "dev", "w0", "nodad"},
-	}
-	for _, ns := range []string{b.Pod, b.Node, b.World} {
-		steps = append(steps, []string{"-n", ns, "link", "set", "lo", "up"})
-	}
-	steps = append(steps,
-		[]string{"-n", b.Pod, "link", "set", "p0", "up"},
-		[]string{"-n", b.Node, "link", "set", "n0", "up"},
-		[]string{"-n", b.Node, "link", "set", "n1", "up"},
-		[]string{"-n", b.World, "link", "set", "w0", "up"},
-		[]string{"-n", b.Pod, "route", "add", "default", "via", "10.244.1.1"},
-		[]string{"-n", b.Pod, "-6", "route", "add", "default", "via", "fd00:244:1::1"},
-		[]string{"-n", b.Node, "route", "add", "default", "via", "100.115.0.2"},
-		[]string{"-n", b.Node, "-6", "route", "add", "default", "via", "fd00:115::2"},
-		// Un-masqueraded replies must find their way back, as on a cluster.
-		[]string{"-n", b.World, "route", "add", "10.244.1.0/24", "via", "100.115.0.1"},
-		[]string{"-n", b.World, "-6", "route", "add", "fd00:244:1::/64", "via", "fd00:115::1"},
-	)
-	for _, d := range Destinations {
-		step := []string{"-n", b.World, "addr", "add", d.Addr.String() + "/32", "dev", "lo"}
-		if d.Addr.Is6() {
-			step = []string{"-n", b.World, "addr", "add", d.Addr.String() + "/128", "dev", "lo", "nodad"}
-		}
-		steps = append(steps, step)
-	}
-	for _, s := range steps {
-		if err := ipCmd(s...); err != nil {
+	for _, s := range b.steps() {
+		if err := ipCmd(ctx, s...); err != nil {
 			return nil, err
 		}
 	}
-	for _, sysctl := range []string{"net.ipv4.ip_forward=1", "net.ipv6.conf.all.forwarding=1"} {
-		if out, err := exec.Command("ip", "netns", "exec", b.Node, "sysctl", "-qw", sysctl).CombinedOutput(); err != nil {
-			return nil, fmt.Errorf("sysctl %s in %s: %v: %s", sysctl, b.Node, err, out)
-		}
+	if err := sysctls(b.NodeNS, "net.ipv4.ip_forward=1", "net.ipv6.conf.all.forwarding=1"); err != nil {
+		return nil, err
 	}
-	if err := inNS(b.World, func() error {
-		ln, err := net.Listen("tcp", fmt.Sprintf(":%d", Port))
-		b.ln = ln
+	if err := inNS(b.WorldNS, func() (err error) {
+		b.ln, err = net.Listen("tcp", fmt.Sprintf(":%d", Port))
 		return err
 	}); err != nil {
-		return nil, fmt.Errorf("listen in %s: %w", b.World, err)
+		return nil, fmt.Errorf("listen in %s: %w", b.WorldNS, err)
 	}
+	b.served = make(chan struct{})
 	go b.serve()
 	return b, nil
 }
 
-// serve answers every connection with the source address it saw.
+// steps are the `ip` invocations that wire the namespaces together.
+func (b *Bed) steps() [][]string {
+	pod, node, world := b.PodNS, b.NodeNS, b.WorldNS
+	steps := [][]string{
+		// Explicit, distinct interface indexes: in fresh namespaces both ends
+		// of a veth would get index 2, the kernel's link watcher then takes
+		// the veth for a plain device and delays its carrier-up by up to a
+		// second, and the first IPv6 connection waits for a neighbour retry.
+		{"link", "add", "p0", "index", "10", "netns", pod, "type", "veth", "peer", "name", "n0", "index", "11", "netns", node},
+		{"link", "add", "n1", "index", "12", "netns", node, "type", "veth", "peer", "name", "w0", "index", "13", "netns", world},
+		{"-n", pod, "addr", "add", PodIP4.String() + "/24", "dev", "p0"},
+		{"-n", pod, "addr", "add", PodIP6.String() + "/64", "dev", "p0", "nodad"},
+		{"-n", node, "addr", "add", "10.244.1.1/24", "dev", "n0"},
+		{"-n", node, "addr", "add", "fd00:244:1::1/64", "dev", "n0", "nodad"},
+		{"-n", node, "addr", "add", NodeIP4.String() + "/24", "dev", "n1"},
+		{"-n", node, "addr", "add", NodeIP6.String() + "/64", "dev", "n1", "nodad"},
+		{"-n", world, "addr", "add", "100.115.0.2/24", "dev", "w0"},
+		{"-n", world, "addr", "add", "fd00:115::2/64", "dev", "w0", "nodad"},
+		{"-n", pod, "link", "set", "lo", "up"},
+		{"-n", node, "link", "set", "lo", "up"},
+		{"-n", world, "link", "set", "lo", "up"},
+		{"-n", pod, "link", "set", "p0", "up"},
+		{"-n", node, "link", "set", "n0", "up"},
+		{"-n", node, "link", "set", "n1", "up"},
+		{"-n", world, "link", "set", "w0", "up"},
+		{"-n", pod, "route", "add", "default", "via", "10.244.1.1"},
+		{"-n", pod, "-6", "route", "add", "default", "via", "fd00:244:1::1"},
+		{"-n", node, "route", "add", "default", "via", "100.115.0.2"},
+		{"-n", node, "-6", "route", "add", "default", "via", "fd00:115::2"},
+		// Un-masqueraded replies find their way back, as on a cluster.
+		{"-n", world, "route", "add", "10.244.1.0/24", "via", NodeIP4.String()},
+		{"-n", world, "-6", "route", "add", "fd00:244:1::/64", "via", NodeIP6.String()},
+	}
+	for _, d := range Destinations {
+		step := []string{"-n", world, "addr", "add", d.Addr.String() + "/32", "dev", "lo"}
+		if d.Addr.Is6() {
+			step = []string{"-n", world, "addr", "add", d.Addr.String() + "/128", "dev", "lo", "nodad"}
+		}
+		steps = append(steps, step)
+	}
+	return steps
+}
+
+// NodePath is the node namespace's bind mount, for masqd's --netns.
+func (b *Bed) NodePath() string { return "/run/netns/" + b.NodeNS }
+
+// serve answers every connection with the source address and port it saw.
 func (b *Bed) serve() {
+	defer close(b.served)
 	for {
 		c, err := b.ln.Accept()
 		if err != nil {
 			return
 		}
-		ap, _ := netip.ParseAddrPort(c.RemoteAddr().String())
-		fmt.Fprintf(c, "%s\n", netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()))
+		src := c.RemoteAddr().(*net.TCPAddr).AddrPort()
+		fmt.Fprintf(c, "%s\n", netip.AddrPortFrom(src.Addr().Unmap(), src.Port()))
 		c.Close()
 	}
 }
 
 // SourceSeen connects from the pod to dst and returns the source address
-// and port the receiver saw.
+// and port the world's receiver saw.
 func (b *Bed) SourceSeen(ctx context.Context, dst netip.Addr) (netip.AddrPort, error) {
-	var reply []byte
-	err := inNS(b.Pod, func() error {
-		ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
-		defer cancel()
+	ctx, cancel := context.WithTimeout(ctx, dialTimeout)
+	defer cancel()
+	var c net.Conn
+	// The socket is made in the pod's namespace and stays there.
+	err := inNS(b.PodNS, func() (err error) {
 		var d net.Dialer
-		c, err := d.DialContext(ctx, "tcp", netip.AddrPortFrom(dst, Port).String())
-		if err != nil {
-			return err
-		}
-		defer c.Close()
-		_ = c.SetDeadline(time.Now().Add(3 * time.Second))
-		reply, err = io.ReadAll(c)
+		c, err = d.DialContext(ctx, "tcp", netip.AddrPortFrom(dst, Port).String())
 		return err
 	})
 	if err != nil {
-		return netip.AddrPort{}, fmt.Errorf("connect from pod to %s: %w", dst, err)
+		return netip.AddrPort{}, fmt.Errorf("connect from the pod to %s: %w", dst, err)
 	}
-	return netip.ParseAddrPort(strings.TrimSpace(string(reply)))
+	defer c.Close()
+	deadline, _ := ctx.Deadline()
+	if err := c.SetDeadline(deadline); err != nil {
+		return netip.AddrPort{}, fmt.Errorf("connection to %s: %w", dst, err)
+	}
+	reply, err := io.ReadAll(c)
+	if err != nil {
+		return netip.AddrPort{}, fmt.Errorf("read the reply of %s: %w", dst, err)
+	}
+	src, err := netip.ParseAddrPort(strings.TrimSpace(string(reply)))
+	if err != nil {
+		return netip.AddrPort{}, fmt.Errorf("reply of %s: %w", dst, err)
+	}
+	return src, nil
 }
 
-// Exec runs a command in one of the bed's namespaces.
-func (b *Bed) Exec(ctx context.Context, ns string, name string, args ...string) ([]byte, error) {
+// Exec runs a command in one of the bed's namespaces and returns its
+// combined output.
+func (b *Bed) Exec(ctx context.Context, ns, name string, args ...string) ([]byte, error) {
 	return exec.CommandContext(ctx, "ip", append([]string{"netns", "exec", ns, name}, args...)...).CombinedOutput()
 }
 
-// Close removes the namespaces, and so every link and address in them.
+// Close stops the receiver and removes the namespaces, and with them every
+// link, address and route of the bed. It is not bound to a context, so it
+// also cleans up after a cancelled run.
 func (b *Bed) Close() error {
 	if b.ln != nil {
 		b.ln.Close()
+		<-b.served
+		b.ln = nil
 	}
 	var errs []error
-	for _, ns := range []string{b.Pod, b.Node, b.World} {
-		if _, err := os.Stat("/run/netns/" + ns); err == nil {
-			errs = append(errs, ipCmd("netns", "del", ns))
+	for _, ns := range b.created {
+		errs = append(errs, deleteNS(ns))
+	}
+	b.created = nil
+	return errors.Join(errs...)
+}
+
+// staleName matches the namespaces of a bed: Prefix, PID, tag, role.
+var staleName = regexp.MustCompile(`^` + regexp.QuoteMeta(Prefix) + `([0-9]+)-[0-9A-Za-z]+-(pod|node|world)$`)
+
+// removeStale deletes the namespaces of beds whose process is gone (a
+// SIGKILL or a test binary timeout skips Close). It touches no other name.
+func removeStale() error {
+	entries, err := os.ReadDir("/run/netns")
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("list namespaces: %w", err)
+	}
+	var errs []error
+	for _, e := range entries {
+		m := staleName.FindStringSubmatch(e.Name())
+		if m == nil {
+			continue
+		}
+		pid, err := strconv.Atoi(m[1])
+		if err != nil || pid == os.Getpid() {
+			continue
+		}
+		if syscall.Kill(pid, 0) == syscall.ESRCH {
+			errs = append(errs, deleteNS(e.Name()))
 		}
 	}
 	return errors.Join(errs...)
 }
 
-func ipCmd(args ...string) error {
-	if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
-		return fmt.Errorf("ip %s: %v: %s", strings.Join(args, " "), err, out)
+func deleteNS(ns string) error {
+	return ipCmd(context.Background(), "netns", "del", ns)
+}
+
+func ipCmd(ctx context.Context, args ...string) error {
+	if out, err := exec.CommandContext(ctx, "ip", args...).CombinedOutput(); err != nil {
+		return fmt.Errorf("ip %s: %w: %s", strings.Join(args, " "), err, strings.TrimSpace(string(out)))
 	}
 	return nil
 }
 
+// sysctls sets key=value settings inside namespace ns: /proc/sys/net shows
+// the namespace of the thread that opens it.
+func sysctls(ns string, settings ...string) error {
+	return inNS(ns, func() error {
+		for _, s := range settings {
+			key, value, _ := strings.Cut(s, "=")
+			path := "/proc/sys/" + strings.ReplaceAll(key, ".", "/")
+			if err := os.WriteFile(path, []byte(value), 0o644); err != nil {
+				return fmt.Errorf("sysctl %s in %s: %w", s, ns, err)
+			}
+		}
+		return nil
+	})
+}
+
 // inNS runs fn on an OS thread moved into namespace ns. Sockets fn creates
 // stay in that namespace. The thread moves back before it is unlocked; if
-// it cannot, it stays locked and dies with the goroutine.
+// it cannot, it stays locked and Go discards it when the goroutine ends, so
+// no goroutine ever runs in the wrong namespace.
 func inNS(ns string, fn func() error) error {
 	errc := make(chan error, 1)
 	go func() {
 		runtime.LockOSThread()
-		orig, err := os.Open("/proc/thread-self/ns/net")
-		if err != nil {
-			errc <- err
-			runtime.UnlockOSThread()
-			return
-		}
-		defer orig.Close()
-		target, err := os.Open("/run/netns/" + ns)
-		if err != nil {
-			errc <- err
-			runtime.UnlockOSThread()
-			return
-		}
-		defer target.Close()
-		if err := unix.Setns(int(target.Fd()), unix.CLONE_NEWNET); err != nil {
-			errc <- fmt.Errorf("setns %s: %w", ns, err)
-			runtime.UnlockOSThread()
-			return
-		}
-		ferr := fn()
-		if err := unix.Setns(int(orig.Fd()), unix.CLONE_NEWNET); err != nil {
-			errc <- errors.Join(ferr, fmt.Errorf("setns back: %w", err))
-			return // the thread stays locked and is discarded
-		}
-		runtime.UnlockOSThread()
-		errc <- ferr
+		errc <- inNSLocked(ns, fn)
 	}()
 	return <-errc
+}
+
+// inNSLocked does inNS's work on the locked thread and unlocks it only
+// once it is back in its own namespace.
+func inNSLocked(ns string, fn func() error) error {
+	orig, err := os.Open("/proc/thread-self/ns/net")
+	if err != nil {
+		runtime.UnlockOSThread()
+		return fmt.Errorf("open own namespace: %w", err)
+	}
+	defer orig.Close()
+	target, err := os.Open("/run/netns/" + ns)
+	if err != nil {
+		runtime.UnlockOSThread()
+		return fmt.Errorf("open namespace %s: %w", ns, err)
+	}
+	defer target.Close()
+	if err := unix.Setns(int(target.Fd()), unix.CLONE_NEWNET); err != nil {
+		runtime.UnlockOSThread()
+		return fmt.Errorf("enter namespace %s: %w", ns, err)
+	}
+	ferr := fn()
+	if err := unix.Setns(int(orig.Fd()), unix.CLONE_NEWNET); err != nil {
+		return errors.Join(ferr, fmt.Errorf("leave namespace %s: %w", ns, err))
+	}
+	runtime.UnlockOSThread()
+	return ferr
 }

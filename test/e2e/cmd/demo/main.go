@@ -33,7 +33,7 @@ func run(bin string, ipv6 bool) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	b, err := testbed.New()
+	b, err := testbed.New(ctx)
 	if err != nil {
 		return err
 	}
@@ -42,7 +42,7 @@ func run(bin string, ipv6 bool) error {
 			fmt.Fprintln(os.Stderr, "demo: cleanup:", err)
 		}
 	}()
-	fmt.Printf("Built namespaces %s, %s and %s: a pod %s behind a node %s.\n\n", b.Pod, b.Node, b.World, testbed.PodIP4, testbed.NodeIP4)
+	fmt.Printf("Built namespaces %s, %s and %s: a pod %s behind a node %s.\n\n", b.PodNS, b.NodeNS, b.WorldNS, testbed.PodIP4, testbed.NodeIP4)
 
 	tmp, err := os.MkdirTemp("", "masqd-demo")
 	if err != nil {
@@ -59,7 +59,7 @@ func run(bin string, ipv6 bool) error {
 	if err := cmd.Run(); err != nil {
 		return fmt.Errorf("masqd: %w", err)
 	}
-	out, err := b.Exec(ctx, b.Node, "nft", "list", "ruleset")
+	out, err := b.Exec(ctx, b.NodeNS, "nft", "list", "ruleset")
 	if err != nil {
 		return fmt.Errorf("nft list ruleset: %w: %s", err, out)
 	}
