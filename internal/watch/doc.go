@@ -1,4 +1,24 @@
 // Package watch turns config-file events, a resync ticker and (fed from
-// outside) kernel events into wake-ups for the agent loop. It knows nothing
-// about nftables or config parsing.
+// outside) kernel events into wake-ups for the agent loop.
+//
+// It owns:
+//   - Trigger, the one coalescing wake-up of the loop: a channel of
+//     capacity 1 plus a bitmask of the pending Reasons. Fire never blocks,
+//     and any number of fires between two receives make one wake-up.
+//   - Files, which watches the config path with inotify and fires on every
+//     change that may alter what reading the path returns. It watches
+//     directories and lets the loop re-read by path, because kubelet swaps
+//     a ConfigMap's `..data` symlink and editors rename over files. It does
+//     not debounce: the first event fires at once, and bursts coalesce in
+//     the Trigger. When inotify is unavailable or loses events, Files says
+//     so through Degraded and the ticker carries on alone.
+//   - Ticker, the resync interval, on an injected Clock, so tests and the
+//     agent's tests drive time with watchtest.FakeClock instead of sleeping.
+//
+// It must not know about nftables or about the config's format: it never
+// parses what it watches, and whoever receives a wake-up re-reads
+// everything. Known gaps, which the resync interval covers only when
+// Degraded: a directory above the watched one being renamed, and a
+// symlinked config file whose target does not exist yet or sits behind a
+// further directory symlink.
 package watch

@@ -2,36 +2,93 @@ package watch
 
 import (
 	"errors"
+	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync/atomic"
+	"syscall"
 
 	"github.com/fsnotify/fsnotify"
 	"go.uber.org/zap"
 )
 
+// armPasses bounds how often arm looks again at a path that keeps changing
+// under it; each pass normally moves one directory deeper.
+const armPasses = 64
+
 // Files watches a config path, a file or a directory, which need not exist
-// yet. It watches the directory and re-reads by path: kubelet updates a
-// ConfigMap by swapping a `..data` symlink, and editors replace files by
-// rename, so a watch on the file itself would go stale.
+// yet, and fires ReasonFile on every change that may alter what reading the
+// path returns.
+//
+// It watches directories and re-reads by path, never a file alone: kubelet
+// updates a ConfigMap by swapping a `..data` symlink to a new directory,
+// editors replace files by rename, and a watch on the old inode would go
+// stale. While the directory is missing it watches the nearest existing
+// ancestor and moves down as path components appear, and back up when they
+// go. Symlinked config files are also followed to the directory of their
+// target, so an in-place write there is seen too.
+//
+// A wake-up is fired as soon as an event is read: there is no timed
+// debounce. Bursts coalesce in the Trigger, and the receiver re-reads the
+// whole config whenever it gets round to it.
 type Files struct {
-	path     string
+	path     string // absolute and clean
 	w        *fsnotify.Watcher
 	t        *Trigger
 	log      *zap.Logger
-	watched  string // the directory being watched
 	degraded atomic.Bool
 	done     chan struct{}
+
+	// Owned by the goroutine, and by WatchFiles before it starts it.
+	watched map[string]bool // directories holding an inotify watch
+	v       view            // what the last look saw
 }
 
-// WatchFiles starts watching path. If inotify is unavailable it logs once,
-// reports Degraded, and the resync ticker carries on alone.
+// view is what the path looked like at one moment: which directories to
+// watch and which of their entries matter.
+type view struct {
+	// base is the directory whose entries decide the config: the path when
+	// it is a directory, else its parent.
+	base string
+	// anchor is base, or while base is missing its nearest existing ancestor.
+	anchor string
+	// links are paths outside base's own entries whose change matters: the
+	// resolved targets of symlinked config files, and base itself when it
+	// is a symlink.
+	links map[string]bool
+	// dirs are the directories to watch: anchor and the links' parents.
+	dirs map[string]bool
+}
+
+// WatchFiles starts watching path and returns once the first watch is in
+// place, so every change after it returns is seen. If inotify is
+// unavailable it logs once, reports Degraded, and the resync ticker carries
+// on alone; that is not an error.
 func WatchFiles(path string, t *Trigger, log *zap.Logger) (*Files, error) {
-	f := &Files{path: filepath.Clean(path), t: t, log: log, done: make(chan struct{})}
-	w, err := fsnotify.NewWatcher()
+	return watchFiles(path, t, log, fsnotify.NewWatcher)
+}
+
+func watchFiles(path string, t *Trigger, log *zap.Logger, newWatcher func() (*fsnotify.Watcher, error)) (*Files, error) {
+	abs, err := filepath.Abs(path)
 	if err != nil {
-		f.degrade("cannot create an inotify watch; relying on the resync interval", err)
+		return nil, fmt.Errorf("watch config %s: %w", path, err)
+	}
+	if log == nil {
+		log = zap.NewNop()
+	}
+	f := &Files{
+		path:    abs,
+		t:       t,
+		log:     log.With(zap.String("config", abs)),
+		done:    make(chan struct{}),
+		watched: map[string]bool{},
+	}
+	w, err := newWatcher()
+	if err != nil {
+		f.degrade("cannot create an inotify instance; relying on the resync interval", err)
 		close(f.done)
 		return f, nil
 	}
@@ -41,56 +98,28 @@ func WatchFiles(path string, t *Trigger, log *zap.Logger) (*Files, error) {
 	return f, nil
 }
 
-// Degraded reports whether file events may be missed.
+// Degraded reports whether file events may be missed, so that only the
+// resync interval notices changes: inotify could not be set up, failed, or
+// lost events. It stays true once set.
 func (f *Files) Degraded() bool { return f.degraded.Load() }
 
-// Close stops watching.
+// Close stops watching and waits for the goroutine to end.
 func (f *Files) Close() error {
 	if f.w == nil {
 		return nil
 	}
 	err := f.w.Close()
 	<-f.done
-	return err
+	if err != nil {
+		return fmt.Errorf("close watch of %s: %w", f.path, err)
+	}
+	return nil
 }
 
 func (f *Files) degrade(msg string, err error) {
 	if !f.degraded.Swap(true) {
-		f.log.Warn(msg, zap.String("path", f.path), zap.Error(err))
+		f.log.Warn(msg, zap.Error(err))
 	}
-}
-
-// target is the directory whose entries decide the config: the path itself
-// when it is a directory, else its parent.
-func (f *Files) target() string {
-	if st, err := os.Stat(f.path); err == nil && st.IsDir() {
-		return f.path
-	}
-	return filepath.Dir(f.path)
-}
-
-// arm watches the target directory, or its nearest existing ancestor until
-// the directory appears.
-func (f *Files) arm() {
-	dir := f.target()
-	for {
-		if _, err := os.Stat(dir); err == nil || dir == filepath.Dir(dir) {
-			break
-		}
-		dir = filepath.Dir(dir)
-	}
-	if dir == f.watched {
-		return
-	}
-	if f.watched != "" {
-		_ = f.w.Remove(f.watched)
-	}
-	if err := f.w.Add(dir); err != nil {
-		f.degrade("cannot watch the config directory; relying on the resync interval", err)
-		f.watched = ""
-		return
-	}
-	f.watched = dir
 }
 
 func (f *Files) loop() {
@@ -101,18 +130,29 @@ func (f *Files) loop() {
 			if !ok {
 				return
 			}
-			if f.relevant(ev.Name) {
-				f.arm()
-				f.t.Fire(ReasonFile)
+			if !f.relevant(ev.Name) {
+				continue
 			}
+			if ev.Op.Has(fsnotify.Remove|fsnotify.Rename) && f.lost(ev.Name) {
+				// The inode behind the watch is gone or elsewhere; a directory
+				// re-created under the same name needs a watch of its own.
+				f.forget(ev.Name)
+			}
+			f.log.Debug("config may have changed", zap.String("name", ev.Name), zap.Stringer("op", ev.Op))
+			f.arm()
+			f.t.Fire(ReasonFile)
 		case err, ok := <-f.w.Errors:
 			if !ok {
 				return
 			}
 			if errors.Is(err, fsnotify.ErrEventOverflow) {
-				f.degrade("inotify queue overflowed; events may be lost, relying on the resync interval too", err)
+				f.degrade("inotify queue overflowed; relying on the resync interval too", err)
 			} else {
-				f.degrade("inotify failed; relying on the resync interval", err)
+				f.degrade("inotify failed; relying on the resync interval too", err)
+			}
+			// Events may be lost: start the watches afresh and re-read once.
+			for dir := range f.watched {
+				f.forget(dir)
 			}
 			f.arm()
 			f.t.Fire(ReasonFile)
@@ -120,14 +160,146 @@ func (f *Files) loop() {
 	}
 }
 
-// relevant filters out changes to unrelated files next to a config file.
+// relevant reports whether an event on name may change the config.
 func (f *Files) relevant(name string) bool {
-	if f.watched != f.target() {
-		return true // An ancestor changed: the directory may have appeared.
+	v := &f.v
+	if f.watched[name] || v.links[name] {
+		return true
 	}
-	if f.target() == f.path {
+	dir := filepath.Dir(name)
+	switch {
+	case v.anchor != v.base:
+		// Waiting for base to appear: only the next component on its way counts.
+		return dir == v.anchor && (name == v.base || strings.HasPrefix(v.base, name+string(filepath.Separator)))
+	case dir != v.base:
+		return false
+	case v.base == f.path:
 		return true // A config directory: every entry counts.
 	}
-	base := filepath.Base(name)
-	return base == filepath.Base(f.path) || strings.HasPrefix(base, "..")
+	// A config file: its own name, and the `..data` and `..2026_…` entries
+	// of a ConfigMap mount that its symlink goes through.
+	n := filepath.Base(name)
+	return n == filepath.Base(f.path) || strings.HasPrefix(n, "..")
+}
+
+// lost reports whether the event that dir was removed or moved means that
+// its watch is gone. fsnotify drops the watch of a directory before it
+// reports the directory's own removal, so if it still lists dir, that is a
+// watch added since, on a directory re-created under the same name: it
+// stays. A removal reported by the parent's watch instead comes before the
+// child's watch is dropped, and may be about the current directory.
+func (f *Files) lost(dir string) bool {
+	switch {
+	case !f.watched[dir]:
+		return false
+	case f.watched[filepath.Dir(dir)]:
+		return true
+	}
+	return !slices.Contains(f.w.WatchList(), dir)
+}
+
+// forget drops the watch of dir.
+func (f *Files) forget(dir string) {
+	// The watch may already be gone with its inode: nothing to undo then.
+	_ = f.w.Remove(dir)
+	delete(f.watched, dir)
+}
+
+// arm points the watches at what the path looks like now. Directories can
+// appear or vanish while it works, so after any change it looks again, until
+// a look finds nothing new to watch.
+func (f *Files) arm() {
+	for range armPasses {
+		f.v = f.look()
+		changed, closed := f.apply(f.v.dirs)
+		if !changed || closed {
+			return
+		}
+	}
+	f.degrade("config path keeps changing; relying on the resync interval", fmt.Errorf("path changed during %d passes", armPasses))
+}
+
+// apply watches dirs and nothing else. changed reports a watch added, or a
+// directory that vanished before it could be watched.
+func (f *Files) apply(dirs map[string]bool) (changed, closed bool) {
+	for dir := range f.watched {
+		if !dirs[dir] {
+			f.forget(dir)
+		}
+	}
+	for dir := range dirs {
+		if f.watched[dir] {
+			continue
+		}
+		err := f.w.Add(dir)
+		switch {
+		case err == nil:
+			f.log.Debug("watching config directory", zap.String("dir", dir))
+			f.watched[dir] = true
+			changed = true
+		case errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR):
+			changed = true
+		case errors.Is(err, fsnotify.ErrClosed):
+			return changed, true
+		default:
+			f.degrade("cannot watch a config directory; relying on the resync interval", err)
+		}
+	}
+	return changed, false
+}
+
+// look reads the file system to find what to watch.
+func (f *Files) look() view {
+	v := view{base: filepath.Dir(f.path), links: map[string]bool{}, dirs: map[string]bool{}}
+	if st, err := os.Stat(f.path); err == nil && st.IsDir() {
+		v.base = f.path
+	}
+	v.anchor = v.base
+	for {
+		if _, err := os.Stat(v.anchor); err == nil || v.anchor == filepath.Dir(v.anchor) {
+			break
+		}
+		v.anchor = filepath.Dir(v.anchor)
+	}
+	v.dirs[v.anchor] = true
+	if v.anchor != v.base {
+		return v
+	}
+	if isSymlink(v.base) {
+		v.link(v.base)
+	}
+	if v.base != f.path {
+		if isSymlink(f.path) {
+			v.follow(f.path)
+		}
+		return v
+	}
+	entries, err := os.ReadDir(v.base)
+	if err != nil {
+		return v
+	}
+	for _, e := range entries {
+		if e.Type()&fs.ModeSymlink != 0 {
+			v.follow(filepath.Join(v.base, e.Name()))
+		}
+	}
+	return v
+}
+
+// follow adds the final target of the symlink at name, if it has one.
+func (v *view) follow(name string) {
+	if target, err := filepath.EvalSymlinks(name); err == nil {
+		v.link(target)
+	}
+}
+
+// link makes changes to name matter, by watching its parent.
+func (v *view) link(name string) {
+	v.links[name] = true
+	v.dirs[filepath.Dir(name)] = true
+}
+
+func isSymlink(name string) bool {
+	st, err := os.Lstat(name)
+	return err == nil && st.Mode()&fs.ModeSymlink != 0
 }

@@ -1,21 +1,93 @@
 package watch
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
+	"runtime"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/fsnotify/fsnotify"
 	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"go.uber.org/zap/zaptest/observer"
 )
+
+// patience bounds every wait; tests only ever reach it when they fail.
+const patience = 5 * time.Second
+
+const (
+	msgChanged  = "config may have changed"
+	msgWatching = "watching config directory"
+)
+
+// logs records a Files' log entries and lets a test wait for one, so tests
+// can see which events were judged relevant and which directories are
+// watched without sleeping.
+type logs struct {
+	*observer.ObservedLogs
+	mu      sync.Mutex
+	changed chan struct{} // closed and replaced on every entry
+}
+
+func newLogs() (*zap.Logger, *logs) {
+	core, obs := observer.New(zapcore.DebugLevel)
+	l := &logs{ObservedLogs: obs, changed: make(chan struct{})}
+	hooked := zapcore.RegisterHooks(core, func(zapcore.Entry) error {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		close(l.changed)
+		l.changed = make(chan struct{})
+		return nil
+	})
+	return zap.New(hooked), l
+}
+
+// count returns how many entries have message msg and the string field
+// key=value.
+func (l *logs) count(msg, key, value string) int {
+	return l.FilterMessage(msg).FilterField(zap.String(key, value)).Len()
+}
+
+// waitCount waits until count(msg, key, value) reaches n.
+func (l *logs) waitCount(t *testing.T, n int, msg, key, value string) {
+	t.Helper()
+	deadline := time.After(patience)
+	for {
+		l.mu.Lock()
+		changed := l.changed
+		l.mu.Unlock()
+		if l.count(msg, key, value) >= n {
+			return
+		}
+		select {
+		case <-changed:
+		case <-deadline:
+			t.Fatalf("no %d× %q with %s=%s; got %v", n, msg, key, value, l.All())
+		}
+	}
+}
 
 func waitFire(t *testing.T, tr *Trigger, what string) {
 	t.Helper()
 	select {
 	case <-tr.C():
+		if r := tr.Take(); r != ReasonFile {
+			t.Errorf("%s: reason %s, want file", what, r)
+		}
+	case <-time.After(patience):
+		t.Fatalf("no wake-up after %s", what)
+	}
+}
+
+// drain clears a pending wake-up.
+func drain(tr *Trigger) {
+	select {
+	case <-tr.C():
 		tr.Take()
-	case <-time.After(5 * time.Second):
-		t.Fatalf("no event for %s", what)
+	default:
 	}
 }
 
@@ -26,114 +98,371 @@ func write(t *testing.T, path, s string) {
 	}
 }
 
-func watchPath(t *testing.T, path string) *Trigger {
+func must(t *testing.T, err error) {
 	t.Helper()
-	tr := NewTrigger()
-	f, err := WatchFiles(path, tr, zap.NewNop())
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { f.Close() })
+}
+
+// watchPath watches path and fails the test if inotify is degraded.
+func watchPath(t *testing.T, path string) (*Files, *Trigger, *logs) {
+	t.Helper()
+	tr := NewTrigger()
+	log, l := newLogs()
+	f, err := WatchFiles(path, tr, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := f.Close(); err != nil {
+			t.Error(err)
+		}
+	})
 	if f.Degraded() {
-		t.Fatal("watch degraded")
+		t.Fatalf("watch degraded: %v", l.All())
 	}
-	return tr
+	return f, tr, l
 }
 
-func TestFileEvents(t *testing.T) {
-	dir := t.TempDir()
-	path := filepath.Join(dir, "ip-masq-agent")
-	write(t, path, "a")
-	tr := watchPath(t, path)
+// configMap lays out dir as kubelet mounts a ConfigMap with one key,
+// config, and returns a function that publishes new content the way
+// kubelet does.
+func configMap(t *testing.T, dir string) (update func(ts, content string)) {
+	t.Helper()
+	current := ""
+	update = func(ts, content string) {
+		t.Helper()
+		data := filepath.Join(dir, ts)
+		must(t, os.Mkdir(data, 0o755))
+		write(t, filepath.Join(data, "config"), content)
+		tmp := filepath.Join(dir, "..data_tmp")
+		must(t, os.Symlink(ts, tmp))
+		must(t, os.Rename(tmp, filepath.Join(dir, "..data")))
+		if current != "" {
+			must(t, os.RemoveAll(filepath.Join(dir, current)))
+		}
+		current = ts
+	}
+	update("..2026_01_01_00_00_00.000000001", "a")
+	must(t, os.Symlink("..data/config", filepath.Join(dir, "config")))
+	return update
+}
 
+func TestFileConfigChangesFire(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		// setup prepares dir, with elsewhere a second directory, before the
+		// watch starts on dir/config.
+		setup func(t *testing.T, dir, elsewhere string)
+		act   func(t *testing.T, dir, elsewhere string)
+	}{{
+		name:  "write in place",
+		setup: func(t *testing.T, dir, _ string) { write(t, filepath.Join(dir, "config"), "a") },
+		act: func(t *testing.T, dir, _ string) {
+			f, err := os.OpenFile(filepath.Join(dir, "config"), os.O_WRONLY|os.O_TRUNC, 0)
+			must(t, err)
+			_, err = f.WriteString("b")
+			must(t, errors.Join(err, f.Close()))
+		},
+	}, {
+		name:  "editor writes a temp file and renames it over",
+		setup: func(t *testing.T, dir, _ string) { write(t, filepath.Join(dir, "config"), "a") },
+		act: func(t *testing.T, dir, _ string) {
+			tmp := filepath.Join(dir, ".config.swp")
+			write(t, tmp, "b")
+			must(t, os.Rename(tmp, filepath.Join(dir, "config")))
+		},
+	}, {
+		name:  "delete",
+		setup: func(t *testing.T, dir, _ string) { write(t, filepath.Join(dir, "config"), "a") },
+		act:   func(t *testing.T, dir, _ string) { must(t, os.Remove(filepath.Join(dir, "config"))) },
+	}, {
+		name:  "create",
+		setup: func(*testing.T, string, string) {},
+		act:   func(t *testing.T, dir, _ string) { write(t, filepath.Join(dir, "config"), "a") },
+	}, {
+		name:  "chmod",
+		setup: func(t *testing.T, dir, _ string) { write(t, filepath.Join(dir, "config"), "a") },
+		act:   func(t *testing.T, dir, _ string) { must(t, os.Chmod(filepath.Join(dir, "config"), 0o600)) },
+	}, {
+		name:  "ConfigMap symlink swap",
+		setup: func(t *testing.T, dir, _ string) { configMap(t, dir) },
+		act: func(t *testing.T, dir, _ string) {
+			// Done by hand here, so the case shows each step kubelet takes.
+			b := filepath.Join(dir, "..2026_b")
+			must(t, os.Mkdir(b, 0o755))
+			write(t, filepath.Join(b, "config"), "b")
+			must(t, os.Symlink("..2026_b", filepath.Join(dir, "..data_tmp")))
+			must(t, os.Rename(filepath.Join(dir, "..data_tmp"), filepath.Join(dir, "..data")))
+			must(t, os.RemoveAll(filepath.Join(dir, "..2026_01_01_00_00_00.000000001")))
+		},
+	}, {
+		name: "symlink target in another directory written in place",
+		setup: func(t *testing.T, dir, elsewhere string) {
+			write(t, filepath.Join(elsewhere, "real"), "a")
+			must(t, os.Symlink(filepath.Join(elsewhere, "real"), filepath.Join(dir, "config")))
+		},
+		act: func(t *testing.T, _, elsewhere string) { write(t, filepath.Join(elsewhere, "real"), "b") },
+	}, {
+		name: "symlink re-pointed",
+		setup: func(t *testing.T, dir, elsewhere string) {
+			write(t, filepath.Join(elsewhere, "real"), "a")
+			must(t, os.Symlink(filepath.Join(elsewhere, "real"), filepath.Join(dir, "config")))
+		},
+		act: func(t *testing.T, dir, elsewhere string) {
+			write(t, filepath.Join(elsewhere, "real2"), "b")
+			tmp := filepath.Join(dir, "config.tmp")
+			must(t, os.Symlink(filepath.Join(elsewhere, "real2"), tmp))
+			must(t, os.Rename(tmp, filepath.Join(dir, "config")))
+		},
+	}} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir, elsewhere := t.TempDir(), t.TempDir()
+			tc.setup(t, dir, elsewhere)
+			_, tr, _ := watchPath(t, filepath.Join(dir, "config"))
+			tc.act(t, dir, elsewhere)
+			waitFire(t, tr, tc.name)
+		})
+	}
+}
+
+// TestConfigMapSwapsKeepFiring checks that the watches follow each swap.
+func TestConfigMapSwapsKeepFiring(t *testing.T) {
+	dir := t.TempDir()
+	update := configMap(t, dir)
+	_, tr, _ := watchPath(t, filepath.Join(dir, "config"))
+	for _, ts := range []string{"..2026_b", "..2026_c", "..2026_d"} {
+		update(ts, ts)
+		waitFire(t, tr, "swap to "+ts)
+	}
+}
+
+func TestDirectoryConfigChangesFire(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		act  func(t *testing.T, dir string)
+	}{
+		{"drop-in added", func(t *testing.T, dir string) { write(t, filepath.Join(dir, "20-new"), "b") }},
+		{"drop-in removed", func(t *testing.T, dir string) { must(t, os.Remove(filepath.Join(dir, "10-base"))) }},
+		{"drop-in written", func(t *testing.T, dir string) { write(t, filepath.Join(dir, "10-base"), "b") }},
+		{"drop-in renamed", func(t *testing.T, dir string) {
+			must(t, os.Rename(filepath.Join(dir, "10-base"), filepath.Join(dir, "30-base")))
+		}},
+		{"hidden entry added", func(t *testing.T, dir string) { write(t, filepath.Join(dir, ".hidden"), "b") }},
+		{"subdirectory added", func(t *testing.T, dir string) { must(t, os.Mkdir(filepath.Join(dir, "sub"), 0o755)) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			write(t, filepath.Join(dir, "10-base"), "a")
+			_, tr, _ := watchPath(t, dir)
+			tc.act(t, dir)
+			waitFire(t, tr, tc.name)
+		})
+	}
+}
+
+func TestDirectoryConfigMapSwapFires(t *testing.T) {
+	dir := t.TempDir()
+	update := configMap(t, dir)
+	_, tr, _ := watchPath(t, dir)
+	update("..2026_b", "b")
+	waitFire(t, tr, "swap")
+}
+
+// TestUnrelatedEntriesIgnored writes noise, then a change that must fire,
+// and checks from the log, whose entries come in event order, that the
+// noise was judged irrelevant.
+func TestUnrelatedEntriesIgnored(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		config string // relative to the temporary directory
+		noise  string // an entry the watch must ignore
+		signal string // an entry whose change must fire, written after noise
+	}{
+		{"next to a config file", "config", "other", "config"},
+		{"next to a config file, a similar name", "config", "config.bak", "config"},
+		{"beside a missing config directory", "etc/masqd", "unrelated", "etc"},
+		{"beside a missing ancestor", "a/b/config", "c", "a"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			root := t.TempDir()
+			_, tr, l := watchPath(t, filepath.Join(root, tc.config))
+			write(t, filepath.Join(root, tc.noise), "x")
+			write(t, filepath.Join(root, tc.signal), "x")
+			l.waitCount(t, 1, msgChanged, "name", filepath.Join(root, tc.signal))
+			waitFire(t, tr, "signal")
+			if n := l.count(msgChanged, "name", filepath.Join(root, tc.noise)); n != 0 {
+				t.Errorf("%s fired %d times", tc.noise, n)
+			}
+		})
+	}
+}
+
+// TestMissingFileConfigAppears watches a file whose directories do not exist
+// yet, and follows them down as they appear.
+func TestMissingFileConfigAppears(t *testing.T) {
+	root := t.TempDir()
+	path := filepath.Join(root, "a", "b", "config")
+	_, tr, l := watchPath(t, path)
+	must(t, os.Mkdir(filepath.Join(root, "a"), 0o755))
+	waitFire(t, tr, "a created")
+	must(t, os.Mkdir(filepath.Join(root, "a", "b"), 0o755))
+	waitFire(t, tr, "b created")
+	l.waitCount(t, 1, msgWatching, "dir", filepath.Dir(path))
+	drain(tr)
+	write(t, path, "x")
+	l.waitCount(t, 1, msgChanged, "name", path)
+	waitFire(t, tr, "config created")
+}
+
+// TestDirectoryConfigComesAndGoes has the config directory appear at once
+// with its parents, be removed, and be re-created; drop-ins in each
+// incarnation must fire.
+func TestDirectoryConfigComesAndGoes(t *testing.T) {
+	root := t.TempDir()
+	path := filepath.Join(root, "etc", "masqd")
+	_, tr, l := watchPath(t, path)
+
+	must(t, os.MkdirAll(path, 0o755))
+	l.waitCount(t, 1, msgWatching, "dir", path)
+	drain(tr)
+	write(t, filepath.Join(path, "10-a"), "x")
+	l.waitCount(t, 1, msgChanged, "name", filepath.Join(path, "10-a"))
+	waitFire(t, tr, "drop-in added")
+
+	// The watch moves up to the parent; the wake-up comes once it is there.
+	parent := filepath.Dir(path)
+	n := l.count(msgWatching, "dir", parent)
+	must(t, os.RemoveAll(path))
+	l.waitCount(t, n+1, msgWatching, "dir", parent)
+	waitFire(t, tr, "directory removed")
+
+	must(t, os.Mkdir(path, 0o755))
+	l.waitCount(t, 2, msgWatching, "dir", path)
+	drain(tr)
+	write(t, filepath.Join(path, "10-b"), "x")
+	l.waitCount(t, 1, msgChanged, "name", filepath.Join(path, "10-b"))
+	waitFire(t, tr, "drop-in added to the new directory")
+}
+
+// TestFileConfigDirectoryReplaced removes and re-creates the directory of a
+// config file.
+func TestFileConfigDirectoryReplaced(t *testing.T) {
+	root := t.TempDir()
+	dir := filepath.Join(root, "etc")
+	must(t, os.Mkdir(dir, 0o755))
+	path := filepath.Join(dir, "config")
+	write(t, path, "a")
+	_, tr, l := watchPath(t, path)
+
+	must(t, os.RemoveAll(dir))
+	waitFire(t, tr, "directory removed")
+	must(t, os.Mkdir(dir, 0o755))
+	l.waitCount(t, 2, msgWatching, "dir", dir)
+	drain(tr)
 	write(t, path, "b")
-	waitFire(t, tr, "in-place write")
-
-	tmp := filepath.Join(dir, ".tmp")
-	write(t, tmp, "c")
-	if err := os.Rename(tmp, path); err != nil {
-		t.Fatal(err)
-	}
-	waitFire(t, tr, "rename over")
-
-	if err := os.Remove(path); err != nil {
-		t.Fatal(err)
-	}
-	waitFire(t, tr, "delete")
-	write(t, path, "d")
-	waitFire(t, tr, "re-create")
+	l.waitCount(t, 2, msgChanged, "name", path)
+	waitFire(t, tr, "config re-created")
 }
 
-func TestUnrelatedFileIgnored(t *testing.T) {
+func TestRelativePath(t *testing.T) {
 	dir := t.TempDir()
-	path := filepath.Join(dir, "ip-masq-agent")
-	write(t, path, "a")
-	tr := watchPath(t, path)
-	write(t, filepath.Join(dir, "other"), "x")
-	write(t, path, "b") // an event that must arrive after the unrelated one
+	t.Chdir(dir)
+	_, tr, _ := watchPath(t, "config")
+	write(t, filepath.Join(dir, "config"), "a")
 	waitFire(t, tr, "write")
+}
+
+func TestNoInotify(t *testing.T) {
+	tr := NewTrigger()
+	log, l := newLogs()
+	f, err := watchFiles(t.TempDir(), tr, log, func() (*fsnotify.Watcher, error) {
+		return nil, errors.New("too many open files")
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !f.Degraded() {
+		t.Error("not degraded without inotify")
+	}
+	if n := l.FilterLevelExact(zapcore.WarnLevel).Len(); n != 1 {
+		t.Errorf("%d warnings, want 1", n)
+	}
+	if err := f.Close(); err != nil {
+		t.Error(err)
+	}
+}
+
+// TestOverflow feeds the watcher the error inotify reports when its queue
+// overflowed: it must warn once, fire, report degraded, and keep watching.
+func TestOverflow(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "config")
+	f, tr, l := watchPath(t, path)
+	for range 2 {
+		f.w.Errors <- fsnotify.ErrEventOverflow
+		waitFire(t, tr, "overflow")
+	}
+	if !f.Degraded() {
+		t.Error("not degraded after an overflow")
+	}
+	if n := l.FilterLevelExact(zapcore.WarnLevel).Len(); n != 1 {
+		t.Errorf("%d warnings, want 1: %v", n, l.All())
+	}
+	l.waitCount(t, 3, msgWatching, "dir", dir) // Watched afresh after each overflow.
+	write(t, path, "a")
+	l.waitCount(t, 1, msgChanged, "name", path)
+	waitFire(t, tr, "write after overflow")
+}
+
+// TestBurstCoalesces writes many times with nobody receiving: the Trigger
+// holds one wake-up, and once it is taken nothing more is pending.
+func TestBurstCoalesces(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "config")
+	_, tr, l := watchPath(t, path)
+	for i := range 50 {
+		write(t, path, string(rune('a'+i%26)))
+	}
+	must(t, os.Remove(path))
+	// A last relevant event, so that once it is logged every event of the
+	// burst has been handled.
+	last := filepath.Join(dir, "..last")
+	write(t, last, "x")
+	l.waitCount(t, 1, msgChanged, "name", last)
+	waitFire(t, tr, "burst")
 	select {
 	case <-tr.C():
-		t.Fatal("a second wake-up: the unrelated file fired")
+		t.Error("a burst made more than one wake-up")
 	default:
 	}
 }
 
-func TestConfigMapSwap(t *testing.T) {
-	dir := t.TempDir()
-	mk := func(ts, content string) {
-		if err := os.Mkdir(filepath.Join(dir, ts), 0o755); err != nil {
+func TestCloseEndsGoroutines(t *testing.T) {
+	before := runtime.NumGoroutine()
+	for range 3 {
+		dir := t.TempDir()
+		f, err := WatchFiles(filepath.Join(dir, "missing", "config"), NewTrigger(), zap.NewNop())
+		if err != nil {
 			t.Fatal(err)
 		}
-		write(t, filepath.Join(dir, ts, "config"), content)
+		write(t, filepath.Join(dir, "noise"), "x")
+		if err := f.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if err := f.Close(); err != nil {
+			t.Fatalf("second Close: %v", err)
+		}
 	}
-	mk("..2026_a", "a")
-	if err := os.Symlink("..2026_a", filepath.Join(dir, "..data")); err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(dir, "config")
-	if err := os.Symlink("..data/config", path); err != nil {
-		t.Fatal(err)
-	}
-	tr := watchPath(t, path)
-	mk("..2026_b", "b")
-	if err := os.Symlink("..2026_b", filepath.Join(dir, "..data_tmp")); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Rename(filepath.Join(dir, "..data_tmp"), filepath.Join(dir, "..data")); err != nil {
-		t.Fatal(err)
-	}
-	waitFire(t, tr, "..data swap")
-}
-
-func TestDirectoryAppearsLater(t *testing.T) {
-	root := t.TempDir()
-	path := filepath.Join(root, "etc", "config")
-	tr := watchPath(t, path)
-	if err := os.MkdirAll(path, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	waitFire(t, tr, "directory created")
-	write(t, filepath.Join(path, "10-extra"), "x")
-	waitFire(t, tr, "drop-in added")
-	if err := os.Remove(filepath.Join(path, "10-extra")); err != nil {
-		t.Fatal(err)
-	}
-	waitFire(t, tr, "drop-in removed")
-}
-
-func TestTriggerCoalesces(t *testing.T) {
-	tr := NewTrigger()
-	tr.Fire(ReasonFile)
-	tr.Fire(ReasonResync)
-	tr.Fire(ReasonFile)
-	<-tr.C()
-	if r := tr.Take(); r != ReasonFile|ReasonResync {
-		t.Errorf("Take = %s, want file|resync", r)
-	}
-	select {
-	case <-tr.C():
-		t.Error("three fires made more than one wake-up")
-	default:
+	// Close has waited for both goroutines to finish their work; they may
+	// still be on their way out of the scheduler.
+	deadline := time.Now().Add(patience)
+	for runtime.NumGoroutine() > before {
+		if time.Now().After(deadline) {
+			buf := make([]byte, 1<<16)
+			t.Fatalf("%d goroutines, %d before:\n%s", runtime.NumGoroutine(), before, buf[:runtime.Stack(buf, true)])
+		}
+		runtime.Gosched()
 	}
 }

@@ -5,65 +5,56 @@ import (
 	"time"
 )
 
-// Clock is the time source; tests use watchtest.FakeClock.
-type Clock interface {
-	Now() time.Time
-	NewTimer(d time.Duration) Timer
-}
-
-// Timer is a one-shot timer.
-type Timer interface {
-	C() <-chan time.Time
-	Stop() bool
-}
-
-// RealClock returns the system clock.
-func RealClock() Clock { return realClock{} }
-
-type realClock struct{}
-
-func (realClock) Now() time.Time { return time.Now() }
-
-func (realClock) NewTimer(d time.Duration) Timer { return realTimer{time.NewTimer(d)} }
-
-type realTimer struct{ t *time.Timer }
-
-func (t realTimer) C() <-chan time.Time { return t.t.C }
-func (t realTimer) Stop() bool          { return t.t.Stop() }
-
 // Ticker fires ReasonResync every interval. Reset starts a new period of
 // the new interval at once, so a config that shortens resyncInterval from
-// the 60 s default does not wait out the old period.
+// the 60 s default does not wait out the old period. A non-positive
+// interval pauses the ticker until a Reset to a positive one.
 type Ticker struct {
 	mu       sync.Mutex
 	interval time.Duration
 	reset    chan struct{}
 	stop     chan struct{}
+	stopOnce sync.Once
 	done     chan struct{}
 }
 
-// NewTicker starts a ticker.
+// NewTicker starts a ticker whose first tick comes one interval from now.
 func NewTicker(clock Clock, interval time.Duration, t *Trigger) *Ticker {
 	k := &Ticker{interval: interval, reset: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
-	go func() {
-		defer close(k.done)
-		for {
-			k.mu.Lock()
-			d := k.interval
-			k.mu.Unlock()
-			tm := clock.NewTimer(d)
-			select {
-			case <-k.stop:
-				tm.Stop()
-				return
-			case <-k.reset:
-				tm.Stop()
-			case <-tm.C():
-				t.Fire(ReasonResync)
-			}
-		}
-	}()
+	go k.run(clock, t)
 	return k
+}
+
+func (k *Ticker) run(clock Clock, t *Trigger) {
+	defer close(k.done)
+	for {
+		k.mu.Lock()
+		d := k.interval
+		k.mu.Unlock()
+		var (
+			tm   Timer
+			tick <-chan time.Time // nil, so never, while paused
+		)
+		if d > 0 {
+			tm = clock.NewTimer(d)
+			tick = tm.C()
+		}
+		select {
+		case <-k.stop:
+			stopTimer(tm)
+			return
+		case <-k.reset:
+			stopTimer(tm)
+		case <-tick:
+			t.Fire(ReasonResync)
+		}
+	}
+}
+
+func stopTimer(tm Timer) {
+	if tm != nil {
+		tm.Stop()
+	}
 }
 
 // Reset starts a period of the new interval now; an unchanged interval
@@ -81,8 +72,9 @@ func (k *Ticker) Reset(interval time.Duration) {
 	}
 }
 
-// Stop ends the ticker and waits for its goroutine.
+// Stop ends the ticker and waits for its goroutine. It may be called more
+// than once.
 func (k *Ticker) Stop() {
-	close(k.stop)
+	k.stopOnce.Do(func() { close(k.stop) })
 	<-k.done
 }
