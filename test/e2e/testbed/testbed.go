@@ -86,24 +86,24 @@ func Skip() string {
 
 // New builds a bed. It first removes namespaces that earlier runs left
 // behind when they were killed. On error, everything New made is removed.
-func New(ctx context.Context) (b *Bed, err error) {
+func New(ctx context.Context) (_ *Bed, err error) {
 	// Best effort: a leftover that cannot be removed does not stop this run,
 	// whose names differ.
 	_ = removeStale()
 
 	p := fmt.Sprintf("%s%d-%s", Prefix, os.Getpid(), rand.Text()[:6])
-	b = &Bed{PodNS: p + "-pod", NodeNS: p + "-node", WorldNS: p + "-world"}
+	b := &Bed{PodNS: p + "-pod", NodeNS: p + "-node", WorldNS: p + "-world"}
 	defer func() {
 		if err != nil {
 			err = errors.Join(err, b.Close())
-			b = nil
 		}
 	}()
 	for _, ns := range []string{b.PodNS, b.NodeNS, b.WorldNS} {
+		// Recorded first: a cancelled `ip netns add` may still have made it.
+		b.created = append(b.created, ns)
 		if err := ipCmd(ctx, "netns", "add", ns); err != nil {
 			return nil, err
 		}
-		b.created = append(b.created, ns)
 		// Addresses are usable at once: no duplicate address detection,
 		// also for the link-local addresses the kernel adds to each veth.
 		if err := sysctls(ns, "net.ipv6.conf.all.accept_dad=0", "net.ipv6.conf.default.accept_dad=0"); err != nil {
@@ -237,6 +237,9 @@ func (b *Bed) Close() error {
 	}
 	var errs []error
 	for _, ns := range b.created {
+		if _, err := os.Stat("/run/netns/" + ns); errors.Is(err, os.ErrNotExist) {
+			continue
+		}
 		errs = append(errs, deleteNS(ns))
 	}
 	b.created = nil

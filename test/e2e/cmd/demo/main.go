@@ -1,16 +1,24 @@
-// Command demo runs masqd on its built-in default config in throw-away
-// network namespaces (pod → node → world), prints the node's ruleset and
-// the source address each destination saw, then removes everything.
+// Command demo shows masqd's main job with real traffic: it builds
+// throw-away network namespaces (pod → node → world, see package testbed),
+// runs `masqd --once` in the node's namespace on the built-in default
+// config, prints the node's ruleset and the source address each destination
+// saw, then removes everything, also on error or Ctrl-C.
+//
+//	go run ./test/e2e/cmd/demo -masqd bin/masqd [-ipv6]
+//
+// It needs root, ip and nft, and changes nothing outside its namespaces.
 package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"text/tabwriter"
 
@@ -18,71 +26,94 @@ import (
 )
 
 func main() {
-	bin := flag.String("masqd", "bin/masqd", "the masqd binary")
-	ipv6 := flag.Bool("ipv6", false, "run masqd with --enable-ipv6 and show IPv6 destinations")
+	bin := flag.String("masqd", "bin/masqd", "the masqd binary (make build)")
+	ipv6 := flag.Bool("ipv6", false, "run masqd with --enable-ipv6 and show the IPv6 destinations too")
 	flag.Parse()
-	if err := run(*bin, *ipv6); err != nil {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	err := run(ctx, *bin, *ipv6)
+	stop()
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "demo:", err)
 		os.Exit(1)
 	}
 }
 
-func run(bin string, ipv6 bool) error {
+func run(ctx context.Context, bin string, ipv6 bool) error {
 	if why := testbed.Skip(); why != "" {
 		return fmt.Errorf("cannot run: %s", why)
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
-	b, err := testbed.New(ctx)
+	bin, err := filepath.Abs(bin)
 	if err != nil {
 		return err
 	}
-	defer func() {
-		if err := b.Close(); err != nil {
-			fmt.Fprintln(os.Stderr, "demo: cleanup:", err)
-		}
-	}()
-	fmt.Printf("Built namespaces %s, %s and %s: a pod %s behind a node %s.\n\n", b.PodNS, b.NodeNS, b.WorldNS, testbed.PodIP4, testbed.NodeIP4)
-
+	if _, err := os.Stat(bin); err != nil {
+		return fmt.Errorf("masqd binary: %w (build it with make build, or pass -masqd)", err)
+	}
 	tmp, err := os.MkdirTemp("", "masqd-demo")
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(tmp)
-	args := []string{"--once", "--config", filepath.Join(tmp, "no-config-here"), "--netns", b.NodePath(), "--log-format=console"}
+
+	b, err := testbed.New(ctx)
+	if err != nil {
+		return fmt.Errorf("build namespaces: %w", err)
+	}
+	defer func() {
+		if err := b.Close(); err != nil {
+			fmt.Fprintln(os.Stderr, "demo: remove namespaces:", err)
+		}
+	}()
+	fmt.Printf("Built network namespaces %s, %s and %s:\n", b.PodNS, b.NodeNS, b.WorldNS)
+	fmt.Printf("a pod (%s) sends through its node (uplink %s) to addresses in the world namespace.\n\n", testbed.PodIP4, testbed.NodeIP4)
+
+	// No file at the config path: masqd applies ip-masq-agent's defaults.
+	args := []string{"--once", "--config", filepath.Join(tmp, "ip-masq-agent"), "--log-format=console"}
 	if ipv6 {
 		args = append(args, "--enable-ipv6")
 	}
-	fmt.Printf("$ masqd %v   (no config file: ip-masq-agent's defaults)\n", args)
-	cmd := exec.CommandContext(ctx, bin, args...)
+	fmt.Printf("$ masqd %s   # in the node's namespace; no config file, so the defaults apply\n", strings.Join(args, " "))
+	cmd := exec.CommandContext(ctx, "ip", append([]string{"netns", "exec", b.NodeNS, bin}, args...)...)
 	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
 	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("masqd: %w", err)
+		return fmt.Errorf("masqd --once: %w", err)
 	}
 	out, err := b.Exec(ctx, b.NodeNS, "nft", "list", "ruleset")
 	if err != nil {
 		return fmt.Errorf("nft list ruleset: %w: %s", err, out)
 	}
-	fmt.Printf("\n$ nft list ruleset   (in the node's namespace)\n%s\n", out)
+	fmt.Printf("\n$ nft list ruleset   # in the node's namespace\n%s\n", out)
 
-	fmt.Println("Connections from the pod; the receiver reports the source address it saw:")
+	fmt.Println("Each row is a real TCP connection from the pod; the receiver reports the source address it saw.")
+	fmt.Printf("Masqueraded means the node's address replaced the pod's (%s → %s).\n\n", testbed.PodIP4, testbed.NodeIP4)
 	w := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(w, "DESTINATION\tWHAT\tSOURCE SEEN\tMASQUERADED")
+	fmt.Fprintln(w, "DESTINATION\tWHAT IT IS\tSOURCE SEEN\tMASQUERADED?")
+	var errs []error
 	for _, d := range testbed.Destinations {
 		if d.Addr.Is6() && !ipv6 {
 			continue
 		}
 		seen, err := b.SourceSeen(ctx, d.Addr)
-		verdict := "no (pod IP kept)"
-		switch {
-		case err != nil:
-			verdict = "error: " + err.Error()
-		case seen.Addr() == testbed.NodeIP4 || seen.Addr() == testbed.NodeIP6:
+		if err != nil {
+			errs = append(errs, err)
+			fmt.Fprintf(w, "%s\t%s\t-\tno answer\n", d.Addr, d.What)
+			continue
+		}
+		verdict := "no  (pod IP kept)"
+		if seen.Addr() == testbed.NodeIP4 || seen.Addr() == testbed.NodeIP6 {
 			verdict = "yes (node IP)"
 		}
 		fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", d.Addr, d.What, seen.Addr(), verdict)
 	}
-	w.Flush()
+	if err := w.Flush(); err != nil {
+		return err
+	}
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	if ipv6 {
+		fmt.Println("\nIPv6 has no default nonMasqueradeCIDRs (as in ip-masq-agent): list the cluster's IPv6 ranges to keep pod addresses.")
+	}
 	fmt.Println("\nRemoving the namespaces; nothing outside them was touched.")
 	return nil
 }
