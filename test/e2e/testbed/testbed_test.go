@@ -166,3 +166,25 @@ func TestRemoveStale(t *testing.T) {
 		}
 	}
 }
+
+// TestPortRange shows that the bed sees the source port: with a masquerade
+// port range (loaded by nft, as masqd cannot send one yet) every
+// connection's port is inside it.
+func TestPortRange(t *testing.T) {
+	b := newBed(t)
+	ruleset := strings.Replace(designRuleset, "counter masquerade fully-random", "meta l4proto tcp counter masquerade to :40000-40009", 1)
+	cmd := exec.Command("ip", "netns", "exec", b.NodeNS, "nft", "-f", "-")
+	cmd.Stdin = strings.NewReader(ruleset)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("nft -f: %v\n%s", err, out)
+	}
+	for range 5 {
+		got, err := b.SourceSeen(context.Background(), netip.MustParseAddr("11.11.11.11"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Addr() != NodeIP4 || got.Port() < 40000 || got.Port() > 40009 {
+			t.Errorf("source %s, want %s with a port in 40000-40009", got, NodeIP4)
+		}
+	}
+}
