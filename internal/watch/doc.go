@@ -18,7 +18,7 @@
 // It must not know about nftables or about the config's format: it never
 // parses what it watches, and whoever receives a wake-up re-reads
 // everything. Known gaps, which the resync interval covers only when
-// Degraded: a directory above the watched one being renamed, and a
-// symlinked config file whose target does not exist yet or sits behind a
-// further directory symlink.
+// Degraded: a directory above the watched one being renamed, a symlink in
+// the middle of a chain being re-pointed, and a dangling symlink whose
+// target's directory does not exist either.
 package watch

@@ -28,8 +28,10 @@ const armPasses = 64
 // editors replace files by rename, and a watch on the old inode would go
 // stale. While the directory is missing it watches the nearest existing
 // ancestor and moves down as path components appear, and back up when they
-// go. Symlinked config files are also followed to the directory of their
-// target, so an in-place write there is seen too.
+// go. Symlinks, for the config file, the directory, or a directory's
+// entries, are also followed to the directory of their target, so that an
+// in-place write there, a re-pointed link, or a target that appears later
+// is seen too. Each event is logged at debug level, relevant or ignored.
 //
 // A wake-up is fired as soon as an event is read: there is no timed
 // debounce. Bursts coalesce in the Trigger, and the receiver re-reads the
@@ -56,11 +58,14 @@ type view struct {
 	// anchor is base, or while base is missing its nearest existing ancestor.
 	anchor string
 	// links are paths outside base's own entries whose change matters: the
-	// resolved targets of symlinked config files, and base itself when it
-	// is a symlink.
+	// targets of symlinked config files and of dangling links on the way to
+	// base, and base itself when it is a symlink.
 	links map[string]bool
 	// dirs are the directories to watch: anchor and the links' parents.
 	dirs map[string]bool
+	// baseTarget is where base leads when base is a symlink: the watch of
+	// base is on it, and goes stale when it is removed or replaced.
+	baseTarget string
 }
 
 // WatchFiles starts watching path and returns once the first watch is in
@@ -131,12 +136,19 @@ func (f *Files) loop() {
 				return
 			}
 			if !f.relevant(ev.Name) {
+				f.log.Debug("file event ignored", zap.String("name", ev.Name), zap.Stringer("op", ev.Op))
 				continue
 			}
-			if ev.Op.Has(fsnotify.Remove|fsnotify.Rename) && f.lost(ev.Name) {
-				// The inode behind the watch is gone or elsewhere; a directory
-				// re-created under the same name needs a watch of its own.
-				f.forget(ev.Name)
+			if ev.Op.Has(fsnotify.Create | fsnotify.Remove | fsnotify.Rename) {
+				// The name may no longer lead to the inode the watch is on: a
+				// directory re-created, renamed over, or a symlink re-pointed
+				// under the same name needs a watch of its own.
+				if f.lost(ev.Name) {
+					f.forget(ev.Name)
+				}
+				if ev.Name == f.v.baseTarget && f.watched[f.v.base] {
+					f.forget(f.v.base)
+				}
 			}
 			f.log.Debug("config may have changed", zap.String("name", ev.Name), zap.Stringer("op", ev.Op))
 			f.arm()
@@ -182,12 +194,13 @@ func (f *Files) relevant(name string) bool {
 	return n == filepath.Base(f.path) || strings.HasPrefix(n, "..")
 }
 
-// lost reports whether the event that dir was removed or moved means that
-// its watch is gone. fsnotify drops the watch of a directory before it
-// reports the directory's own removal, so if it still lists dir, that is a
-// watch added since, on a directory re-created under the same name: it
-// stays. A removal reported by the parent's watch instead comes before the
-// child's watch is dropped, and may be about the current directory.
+// lost reports whether an event that dir was created, removed or moved
+// means that its watch is no longer on what dir names. fsnotify drops the
+// watch of a directory before it reports the directory's own removal or
+// move, so if it still lists dir, that is a watch added since, on what dir
+// names now: it stays. An event reported by the parent's watch, with the
+// child's watch still listed, may be about the current one: it goes, and
+// arm adds it again.
 func (f *Files) lost(dir string) bool {
 	switch {
 	case !f.watched[dir]:
@@ -251,22 +264,32 @@ func (f *Files) apply(dirs map[string]bool) (changed, closed bool) {
 // look reads the file system to find what to watch.
 func (f *Files) look() view {
 	v := view{base: filepath.Dir(f.path), links: map[string]bool{}, dirs: map[string]bool{}}
+	// One Stat decides: should the path vanish right after, adding its
+	// watch fails and arm looks again.
 	if st, err := os.Stat(f.path); err == nil && st.IsDir() {
 		v.base = f.path
-	}
-	v.anchor = v.base
-	for {
-		if _, err := os.Stat(v.anchor); err == nil || v.anchor == filepath.Dir(v.anchor) {
-			break
+		v.anchor = f.path
+	} else {
+		v.anchor = v.base
+		for {
+			if _, err := os.Stat(v.anchor); err == nil || v.anchor == filepath.Dir(v.anchor) {
+				break
+			}
+			if isSymlink(v.anchor) {
+				// A dangling link on the way: its target appearing matters.
+				v.follow(v.anchor)
+			}
+			v.anchor = filepath.Dir(v.anchor)
 		}
-		v.anchor = filepath.Dir(v.anchor)
 	}
 	v.dirs[v.anchor] = true
 	if v.anchor != v.base {
 		return v
 	}
 	if isSymlink(v.base) {
+		// The link can be re-pointed, and the directory it leads to removed.
 		v.link(v.base)
+		v.baseTarget = v.follow(v.base)
 	}
 	if v.base != f.path {
 		if isSymlink(f.path) {
@@ -286,11 +309,24 @@ func (f *Files) look() view {
 	return v
 }
 
-// follow adds the final target of the symlink at name, if it has one.
-func (v *view) follow(name string) {
-	if target, err := filepath.EvalSymlinks(name); err == nil {
-		v.link(target)
+// follow adds the final target of the symlink at name and returns it. For
+// a dangling link it adds the target of its first step, if that target's
+// directory exists, so that the target's creation is seen.
+func (v *view) follow(name string) string {
+	target, err := filepath.EvalSymlinks(name)
+	if err != nil {
+		if target, err = os.Readlink(name); err != nil {
+			return ""
+		}
+		if !filepath.IsAbs(target) {
+			target = filepath.Join(filepath.Dir(name), target)
+		}
+		if _, err := os.Stat(filepath.Dir(target)); err != nil {
+			return ""
+		}
 	}
+	v.link(target)
+	return target
 }
 
 // link makes changes to name matter, by watching its parent.
