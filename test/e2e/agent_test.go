@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/netip"
 	"os"
@@ -21,16 +22,31 @@ import (
 type agentProc struct {
 	cmd  *exec.Cmd
 	done chan error
+	// metrics is the base URL of its metrics server.
+	metrics string
+	// log is the path of its combined output.
+	log string
 }
 
-var healthPort = 19762
+// freeAddr returns a loopback address with a port that was free a moment
+// ago, so that test runs side by side do not collide.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
 
+// startAgent runs the agent for b's node namespace and returns it with the
+// base URL of its health server.
 func startAgent(t *testing.T, b *testbed.Bed, cfgPath string, extra ...string) (*agentProc, string) {
 	t.Helper()
-	healthPort++
-	health := fmt.Sprintf("127.0.0.1:%d", healthPort)
+	health, metrics := freeAddr(t), freeAddr(t)
 	args := append([]string{"--config", cfgPath, "--netns=" + b.NodePath(), "--log-format=console",
-		"--metrics-bind-address=" + fmt.Sprintf("127.0.0.1:%d", healthPort+1000), "--health-bind-address=" + health}, extra...)
+		"--metrics-bind-address=" + metrics, "--health-bind-address=" + health}, extra...)
 	cmd := exec.Command(masqdBin, args...)
 	logs, err := os.Create(filepath.Join(t.TempDir(), "masqd.log"))
 	if err != nil {
@@ -40,7 +56,7 @@ func startAgent(t *testing.T, b *testbed.Bed, cfgPath string, extra ...string) (
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	p := &agentProc{cmd: cmd, done: make(chan error, 1)}
+	p := &agentProc{cmd: cmd, done: make(chan error, 1), metrics: "http://" + metrics, log: logs.Name()}
 	go func() { p.done <- cmd.Wait() }()
 	t.Cleanup(func() {
 		_ = cmd.Process.Kill()
@@ -133,7 +149,7 @@ func TestAgent(t *testing.T) {
 	replaceFile(t, cfg, "nonMasqueradeCIDRs: [10.0.0.1/8]\n")
 	eventually(t, 2*time.Second, "not ready on a bad config", statusIs(url+"/readyz", 503))
 	checkTraffic(t, b, expect{"172.20.0.10": true, "10.96.0.10": false})
-	_, metrics, err := httpBody(strings.Replace(url, fmt.Sprint(healthPortOf(url)), fmt.Sprint(healthPortOf(url)+1000), 1) + "/metrics")
+	_, metrics, err := httpBody(p.metrics + "/metrics")
 	if err != nil || !strings.Contains(metrics, "masqd_config_valid 0") {
 		t.Errorf("metrics lack masqd_config_valid 0 (%v)", err)
 	}
@@ -149,7 +165,7 @@ func TestAgent(t *testing.T) {
 	}
 	eventually(t, time.Second, "drift repair", sourceIs(b, "11.11.11.11", testbed.NodeIP4))
 	eventually(t, time.Second, "drift metric", func() error {
-		_, m, err := httpBody(strings.Replace(url, fmt.Sprint(healthPortOf(url)), fmt.Sprint(healthPortOf(url)+1000), 1) + "/metrics")
+		_, m, err := httpBody(p.metrics + "/metrics")
 		if err != nil {
 			return err
 		}
@@ -173,12 +189,6 @@ func TestAgent(t *testing.T) {
 		t.Fatal("masqd did not exit within a second of SIGTERM")
 	}
 	checkTraffic(t, b, expect{"11.11.11.11": true, "10.96.0.10": false})
-}
-
-func healthPortOf(url string) int {
-	var port int
-	fmt.Sscanf(url[strings.LastIndex(url, ":")+1:], "%d", &port)
-	return port
 }
 
 // TestKillAndRestart: after kill -9 the rules stay; a restart converges
