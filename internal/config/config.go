@@ -38,9 +38,19 @@ type Config struct {
 	ResyncInterval time.Duration
 	// CIDRLimit caps the number of nonMasqueradeCIDRs entries; 0 means no cap.
 	CIDRLimit int
+	// MasqueradeCIDRs are exceptions inside NonMasqueradeCIDRs: destinations
+	// that are masqueraded although a wider entry exempts them. The most
+	// specific prefix decides; on a tie masquerading wins.
+	MasqueradeCIDRs []netip.Prefix
+	// MasqueradeSourceCIDRs, when not empty, restrict masquerading to
+	// packets from these sources.
+	MasqueradeSourceCIDRs []netip.Prefix
 	// Files are the files the config was read from, in the order read; empty
 	// when the defaults apply because no file exists.
 	Files []string
+
+	// sources says where each entry of each list came from.
+	sources [numLists][]run
 }
 
 // The defaults' nonMasqueradeCIDRs, as in ip-masq-agent: the RFC 1918 ranges,
@@ -82,6 +92,8 @@ func (c *Config) Equal(o *Config) bool {
 		return c == o
 	}
 	return slices.Equal(c.NonMasqueradeCIDRs, o.NonMasqueradeCIDRs) &&
+		slices.Equal(c.MasqueradeCIDRs, o.MasqueradeCIDRs) &&
+		slices.Equal(c.MasqueradeSourceCIDRs, o.MasqueradeSourceCIDRs) &&
 		c.MasqLinkLocal == o.MasqLinkLocal &&
 		c.MasqLinkLocalIPv6 == o.MasqLinkLocalIPv6 &&
 		c.ResyncInterval == o.ResyncInterval &&
@@ -105,8 +117,15 @@ func (c *Config) Summary() string {
 		from = strings.Join(c.Files, ", ")
 	}
 	n := len(c.NonMasqueradeCIDRs)
-	return fmt.Sprintf("%d nonMasqueradeCIDRs (%d IPv4, %d IPv6), masqLinkLocal=%t, masqLinkLocalIPv6=%t, resyncInterval=%s, cidrLimit=%s, from %s",
-		n, v4, n-v4, c.MasqLinkLocal, c.MasqLinkLocalIPv6, formatDuration(c.ResyncInterval), limit, from)
+	var extra string
+	if n := len(c.MasqueradeCIDRs); n > 0 {
+		extra += fmt.Sprintf(", %d masqueradeCIDRs", n)
+	}
+	if n := len(c.MasqueradeSourceCIDRs); n > 0 {
+		extra += fmt.Sprintf(", %d masqueradeSourceCIDRs", n)
+	}
+	return fmt.Sprintf("%d nonMasqueradeCIDRs (%d IPv4, %d IPv6)%s, masqLinkLocal=%t, masqLinkLocalIPv6=%t, resyncInterval=%s, cidrLimit=%s, from %s",
+		n, v4, n-v4, extra, c.MasqLinkLocal, c.MasqLinkLocalIPv6, formatDuration(c.ResyncInterval), limit, from)
 }
 
 // formatDuration writes whole seconds as "60s" rather than time's "1m0s", the

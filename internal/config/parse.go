@@ -16,9 +16,12 @@ const (
 	keyMasqLinkLocalIPv6 = "masqLinkLocalIPv6"
 	keyResyncInterval    = "resyncInterval"
 	keyCIDRLimit         = "cidrLimit"
+	// masqd's own keys, beyond ip-masq-agent's.
+	keyMasqCIDRs   = "masqueradeCIDRs"
+	keySourceCIDRs = "masqueradeSourceCIDRs"
 )
 
-var knownKeys = []string{keyCIDRs, keyMasqLinkLocal, keyMasqLinkLocalIPv6, keyResyncInterval, keyCIDRLimit}
+var knownKeys = []string{keyCIDRs, keyMasqLinkLocal, keyMasqLinkLocalIPv6, keyResyncInterval, keyCIDRLimit, keyMasqCIDRs, keySourceCIDRs}
 
 // minResyncInterval keeps a typo ("1ms") from turning the agent into a busy loop.
 const minResyncInterval = 100 * time.Millisecond
@@ -82,14 +85,20 @@ type field struct {
 	val value
 }
 
+// listResult is what one file sets for one CIDR list.
+type listResult struct {
+	cidrs []netip.Prefix
+	lines []int32 // the line of each entry of cidrs
+	has   bool
+	count int // entries written, valid or not
+	at    pos
+}
+
 // fileResult is what one file sets.
 type fileResult struct {
 	file string
 
-	cidrs     []netip.Prefix
-	hasCIDRs  bool
-	cidrCount int // entries written, valid or not
-	cidrsAt   pos
+	lists [numLists]listResult
 
 	masqLinkLocal, masqLinkLocalIPv6 bool
 
@@ -176,9 +185,9 @@ func (r *fileResult) validate(fields []field, opts Options, ps *problems) {
 			continue
 		}
 		switch f.key {
-		case keyCIDRs:
-			r.hasCIDRs, r.cidrsAt = true, f.at
-			r.cidrs, r.cidrCount = checkCIDRList(f.val, opts, ps)
+		case keyCIDRs, keyMasqCIDRs, keySourceCIDRs:
+			l := listOf(f.key)
+			r.lists[l] = checkCIDRList(l, f.at, f.val, opts, ps)
 		case keyMasqLinkLocal:
 			r.masqLinkLocal = checkBool(f.key, f.val.scalar, ps)
 		case keyMasqLinkLocalIPv6:
@@ -190,6 +199,31 @@ func (r *fileResult) validate(fields []field, opts Options, ps *problems) {
 			r.limitAt = f.val.at
 		default:
 			ps.add(f.at, f.key, fmt.Sprintf("unknown key %q", f.key), unknownKeyFix(f.key))
+		}
+	}
+	r.checkLists(ps)
+}
+
+// checkLists reports what no single list shows: a prefix both exempted and
+// forced to masquerade in one file, and a source list that is set but empty.
+func (r *fileResult) checkLists(ps *problems) {
+	if src := r.lists[MasqueradeSource]; src.has && src.count == 0 {
+		ps.add(src.at, keySourceCIDRs, "is empty, so nothing would be masqueraded",
+			"list the pod CIDRs, or remove the key to consider every source")
+	}
+	masq := r.lists[Masquerade]
+	if len(masq.cidrs) == 0 {
+		return
+	}
+	nonMasq := r.lists[NonMasquerade]
+	lineOf := make(map[netip.Prefix]int32, len(nonMasq.cidrs))
+	for i, p := range nonMasq.cidrs {
+		lineOf[p] = nonMasq.lines[i]
+	}
+	for i, p := range masq.cidrs {
+		if line, dup := lineOf[p]; dup {
+			ps.add(pos{line: masq.lines[i]}, keyMasqCIDRs, fmt.Sprintf("%s is also in nonMasqueradeCIDRs (line %d)", p, line),
+				"keep it in one of the two lists")
 		}
 	}
 }
@@ -205,39 +239,46 @@ func isKnownKey(k string) bool {
 
 var noValueFix = map[string]string{
 	keyCIDRs:             `write a list such as ["10.0.0.0/8"], [] to masquerade everything, or remove the key for the defaults`,
+	keyMasqCIDRs:         `write a list such as ["10.20.0.0/16"], or remove the key`,
+	keySourceCIDRs:       `write a list such as ["10.244.0.0/16"], or remove the key`,
 	keyMasqLinkLocal:     "write true or false, or remove the key",
 	keyMasqLinkLocalIPv6: "write true or false, or remove the key",
 	keyResyncInterval:    `write a duration such as "60s", or remove the key`,
 	keyCIDRLimit:         "write a whole number (0 for no limit), or remove the key",
 }
 
-func checkCIDRList(v value, opts Options, ps *problems) ([]netip.Prefix, int) {
+func checkCIDRList(l List, at pos, v value, opts Options, ps *problems) listResult {
+	key := l.String()
+	r := listResult{has: true, at: at}
 	if v.kind != kindList {
 		fix := `write a list such as ["10.0.0.0/8"]`
 		if v.kind == kindString {
 			fix = "write it as a list: " + quoteList(strings.Split(v.text, ","))
 		}
-		ps.add(v.at, keyCIDRs, "must be a list of CIDRs, not "+v.kind.String(), fix)
-		return nil, 0
+		ps.add(v.at, key, "must be a list of CIDRs, not "+v.kind.String(), fix)
+		return r
 	}
-	out := make([]netip.Prefix, 0, len(v.items))
+	r.count = len(v.items)
+	r.cidrs = make([]netip.Prefix, 0, len(v.items))
+	r.lines = make([]int32, 0, len(v.items))
 	for i, item := range v.items {
 		if item.kind != kindString {
-			ps.add(item.at, entryName(i), "must be a CIDR string, not "+item.kind.String(), `write a CIDR such as "10.0.0.0/8"`)
+			ps.add(item.at, entryName(key, i), "must be a CIDR string, not "+item.kind.String(), `write a CIDR such as "10.0.0.0/8"`)
 			continue
 		}
 		p, msg, fix := parseCIDR(item.text, opts)
 		if msg != "" {
-			ps.add(item.at, entryName(i), msg, fix)
+			ps.add(item.at, entryName(key, i), msg, fix)
 			continue
 		}
-		out = append(out, p)
+		r.cidrs = append(r.cidrs, p)
+		r.lines = append(r.lines, item.at.line)
 	}
-	return out, len(v.items)
+	return r
 }
 
-// entryName names the i-th nonMasqueradeCIDRs entry in problems.
-func entryName(i int) string { return keyCIDRs + "[" + strconv.Itoa(i) + "]" }
+// entryName names the i-th entry of a list in problems.
+func entryName(key string, i int) string { return key + "[" + strconv.Itoa(i) + "]" }
 
 // quoteList renders ss as a flow list of quoted strings, valid in both YAML
 // and JSON.
@@ -340,7 +381,7 @@ func checkLimit(key string, v scalar, ps *problems) (int, bool) {
 func merge(results []*fileResult, opts Options) (*Config, []Problem) {
 	cfg := Default(opts)
 	var (
-		cidrs    []netip.Prefix
+		lists    [numLists][]netip.Prefix
 		hasCIDRs bool
 		count    int
 		setters  []*fileResult
@@ -349,14 +390,20 @@ func merge(results []*fileResult, opts Options) (*Config, []Problem) {
 	)
 	for _, r := range results {
 		cfg.Files = append(cfg.Files, r.file)
-		if r.hasCIDRs {
-			hasCIDRs = true
-			if cidrs == nil {
-				cidrs = r.cidrs // r is done with: reuse, and with one file, do not copy
-			} else {
-				cidrs = append(cidrs, r.cidrs...)
+		for l := range numLists {
+			lr := r.lists[l]
+			if len(lr.cidrs) > 0 {
+				cfg.sources[l] = append(cfg.sources[l], run{file: r.file, start: len(lists[l]), lines: lr.lines})
 			}
-			count += r.cidrCount
+			if lists[l] == nil {
+				lists[l] = lr.cidrs // r is done with: reuse, and with one file, do not copy
+			} else {
+				lists[l] = append(lists[l], lr.cidrs...)
+			}
+		}
+		if r.lists[NonMasquerade].has {
+			hasCIDRs = true
+			count += r.lists[NonMasquerade].count
 			setters = append(setters, r)
 		}
 		cfg.MasqLinkLocal = cfg.MasqLinkLocal || r.masqLinkLocal
@@ -371,11 +418,12 @@ func merge(results []*fileResult, opts Options) (*Config, []Problem) {
 	if resync > 0 {
 		cfg.ResyncInterval = resync
 	}
+	cfg.MasqueradeCIDRs, cfg.MasqueradeSourceCIDRs = lists[Masquerade], lists[MasqueradeSource]
 	if hasCIDRs {
-		if cidrs == nil {
-			cidrs = []netip.Prefix{}
+		if lists[NonMasquerade] == nil {
+			lists[NonMasquerade] = []netip.Prefix{}
 		}
-		cfg.NonMasqueradeCIDRs = cidrs
+		cfg.NonMasqueradeCIDRs = lists[NonMasquerade]
 	} else {
 		count = len(cfg.NonMasqueradeCIDRs)
 	}
@@ -390,7 +438,8 @@ func merge(results []*fileResult, opts Options) (*Config, []Problem) {
 	p := Problem{File: limitBy.file, Line: int(limitBy.limitAt.line), Column: int(limitBy.limitAt.col), Field: keyCIDRLimit, Fix: fix}
 	switch {
 	case len(setters) == 1 && setters[0] == limitBy:
-		p.Line, p.Column, p.Field = int(limitBy.cidrsAt.line), int(limitBy.cidrsAt.col), keyCIDRs
+		at := limitBy.lists[NonMasquerade].at
+		p.Line, p.Column, p.Field = int(at.line), int(at.col), keyCIDRs
 		p.Message = fmt.Sprintf("%d entries, over the cidrLimit of %d", count, limitBy.limit)
 	case !hasCIDRs:
 		p.Message = fmt.Sprintf("the default nonMasqueradeCIDRs have %d entries, over this limit of %d", count, limitBy.limit)
