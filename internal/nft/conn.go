@@ -170,6 +170,9 @@ type SetChange struct {
 	// Refilled is true when the set was flushed and filled anew because
 	// its elements formed no clean intervals.
 	Refilled bool
+	// Created and Deleted say that the set itself was added or removed:
+	// an optional set whose setting changed, or a foreign one.
+	Created, Deleted bool
 }
 
 // Op is the kind of change a sync made.
@@ -280,15 +283,42 @@ func plan(nc *nftables.Conn, obs *observed, want *Ruleset, res *Result) error {
 		nc.DelTable(t)
 		return create(nc, t, want, res)
 	}
+	// Sets the kernel lacks go in before the rules that use them, sets the
+	// ruleset lacks go after the rules that used them: no packet sees a
+	// missing set, and the table is never re-created.
+	ids := map[string]uint32{}
+	for _, s := range want.Sets {
+		if obs.sets[s.Name] != nil {
+			continue
+		}
+		res.Op = OpUpdate
+		so := setObj(t, s)
+		if err := nc.AddSet(so, nil); err != nil {
+			return fmt.Errorf("queue set %s: %w", s.Name, err)
+		}
+		ids[s.Name] = so.ID
+		if err := addElements(nc, so, s.Intervals); err != nil {
+			return err
+		}
+		res.Sets = append(res.Sets, SetChange{Name: s.Name, Added: len(s.Intervals), Created: true})
+	}
 	if !obs.rules {
 		res.Op, res.Rules = OpUpdate, true
 		ch := chainObj(t, want.Chain)
 		nc.FlushChain(ch)
-		addRules(nc, t, ch, want, nil)
+		addRules(nc, t, ch, want, ids)
+	}
+	for _, name := range obs.extra {
+		res.Op = OpUpdate
+		nc.DelSet(&nftables.Set{Table: t, Name: name})
+		res.Sets = append(res.Sets, SetChange{Name: name, Deleted: true})
 	}
 	for _, s := range want.Sets {
 		so := setObj(t, s)
 		have := obs.sets[s.Name]
+		if have == nil {
+			continue
+		}
 		if have.dirty {
 			res.Op = OpUpdate
 			res.Sets = append(res.Sets, SetChange{Name: s.Name, Added: len(s.Intervals), Refilled: true})

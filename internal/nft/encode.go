@@ -80,6 +80,8 @@ func ruleExprs(r Rule, setIDs map[string]uint32) []expr.Any {
 			zero = netip.IPv6Unspecified()
 		}
 		e = append(e, daddr(zero), &expr.Lookup{SourceRegister: 1, SetName: m.Set, SetID: setIDs[m.Set]})
+	case m.SourceNotIn != "":
+		e = append(e, saddr(m.Family), &expr.Lookup{SourceRegister: 1, SetName: m.SourceNotIn, SetID: setIDs[m.SourceNotIn], Invert: true})
 	}
 	if m.L4Proto != 0 {
 		e = append(e,
@@ -95,6 +97,14 @@ func ruleExprs(r Rule, setIDs map[string]uint32) []expr.Any {
 	switch {
 	case !r.Masquerade:
 		e = append(e, &expr.Verdict{Kind: expr.VerdictReturn})
+	case r.SNAT.IsValid():
+		fam := uint32(unix.NFPROTO_IPV4)
+		if r.SNAT.Is6() {
+			fam = unix.NFPROTO_IPV6
+		}
+		e = append(e,
+			&expr.Immediate{Register: 1, Data: r.SNAT.AsSlice()},
+			&expr.NAT{Type: expr.NATTypeSourceNAT, Family: fam, RegAddrMin: 1, FullyRandom: r.FullyRandom})
 	case r.Ports.Min == r.Ports.Max && r.Ports.Min != 0:
 		// A single port is a range without a maximum, as nft encodes it.
 		e = append(e,
@@ -109,6 +119,14 @@ func ruleExprs(r Rule, setIDs map[string]uint32) []expr.Any {
 		e = append(e, &expr.Masq{FullyRandom: r.FullyRandom})
 	}
 	return e
+}
+
+// saddr loads the source address of a packet of family f.
+func saddr(f Family) *expr.Payload {
+	if f == IPv4 {
+		return &expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: 12, Len: 4}
+	}
+	return &expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: 8, Len: 16}
 }
 
 // daddr loads the destination address of a packet of addr's family.

@@ -57,6 +57,18 @@ var goldenCases = []struct {
 		o.ToPorts = []PortRange{{1024, 29999}, {32768, 65535}, {40000, 40000}}
 	})},
 	{"names", config.Config{NonMasqueradeCIDRs: rfc1918}, withOpts(func(o *Options) { o.Table, o.Chain = "egress", "IP-MASQ-AGENT" })},
+	// masqd's own settings, beyond ip-masq-agent's.
+	{"exceptions", config.Config{
+		NonMasqueradeCIDRs: append(prefixes("10.20.30.0/24", "fd00::/8"), rfc1918...),
+		MasqueradeCIDRs:    prefixes("10.20.0.0/16", "192.168.7.0/24", "169.254.169.254/32", "fd00:1::/32", "192.168.0.0/16"),
+	}, withOpts(func(o *Options) { o.EnableIPv6 = true })},
+	{"source-cidrs", config.Config{NonMasqueradeCIDRs: rfc1918, MasqueradeSourceCIDRs: prefixes("10.244.0.0/16", "10.245.0.0/16", "fd00:244::/64")},
+		withOpts(func(o *Options) { o.EnableIPv6 = true })},
+	{"snat", config.Config{NonMasqueradeCIDRs: rfc1918}, withOpts(func(o *Options) { o.SNATv4 = netip.MustParseAddr("192.0.2.10") })},
+	{"snat-dual-stack", config.Config{NonMasqueradeCIDRs: append(prefixes("fd00::/8"), rfc1918...)}, withOpts(func(o *Options) {
+		o.EnableIPv6, o.RandomFully = true, false
+		o.SNATv4, o.SNATv6 = netip.MustParseAddr("192.0.2.10"), netip.MustParseAddr("2001:db8::10")
+	})},
 }
 
 func TestGolden(t *testing.T) {
@@ -101,7 +113,7 @@ func TestGoldenCoversEveryKnob(t *testing.T) {
 		}
 	}
 	// Fields that do not shape the ruleset.
-	irrelevant := map[string]bool{"config.ResyncInterval": true, "config.CIDRLimit": true, "config.Files": true}
+	irrelevant := map[string]bool{"config.ResyncInterval": true, "config.CIDRLimit": true, "config.Files": true, "config.sources": true}
 	for _, typ := range []reflect.Type{reflect.TypeFor[config.Config](), reflect.TypeFor[Options]()} {
 		prefix := "config."
 		if typ == reflect.TypeFor[Options]() {

@@ -26,6 +26,10 @@ type observed struct {
 	// rules reports whether the chain's rules equal the ruleset's.
 	rules bool
 	sets  map[string]*observedSet
+	// extra names sets that the ruleset does not have: masqd's optional
+	// ones after their setting is removed, or foreign ones. They are
+	// deleted in place.
+	extra []string
 }
 
 type observedSet struct {
@@ -50,13 +54,17 @@ func fromRuleset(rs *Ruleset) *observed {
 func compareCached(last, want *Ruleset) *observed {
 	o := fromRuleset(last)
 	o.rules = reflect.DeepEqual(last.Rules, want.Rules)
-	if last.Table != want.Table || last.Chain != want.Chain || len(last.Sets) != len(want.Sets) {
-		o.schema = "table, chain or set names changed"
+	if last.Table != want.Table || last.Chain != want.Chain {
+		o.schema = "table or chain name changed"
 		return o
 	}
-	for i := range last.Sets {
-		if last.Sets[i].Name != want.Sets[i].Name || last.Sets[i].Family != want.Sets[i].Family {
-			o.schema = "set " + want.Sets[i].Name + " changed"
+	for _, s := range last.Sets {
+		switch ws := want.Set(s.Name); {
+		case ws == nil:
+			o.extra = append(o.extra, s.Name)
+			delete(o.sets, s.Name)
+		case ws.Family != s.Family:
+			o.schema = "set " + s.Name + " changed family"
 		}
 	}
 	return o
@@ -76,13 +84,10 @@ func read(c *nftables.Conn, want *Ruleset) (*observed, error) {
 	if err != nil {
 		return nil, fmt.Errorf("list sets: %w", err)
 	}
-	if len(sets) != len(want.Sets) {
-		o.schema = fmt.Sprintf("table has %d sets, want %d", len(sets), len(want.Sets))
-	}
 	for _, s := range sets {
 		ws := want.Set(s.Name)
 		if ws == nil {
-			o.schema = "foreign set " + s.Name
+			o.extra = append(o.extra, s.Name)
 			continue
 		}
 		if ws2 := setObj(t, *ws); s.KeyType.Name != ws2.KeyType.Name || !s.Interval || s.IsMap || s.HasTimeout || s.Constant {
@@ -178,6 +183,14 @@ func normalize(exprs []expr.Any) []expr.Any {
 				}
 			}
 			out[i] = &m
+		case *expr.NAT:
+			n := *e
+			// An address without a maximum is read back with the
+			// minimum's register for both.
+			if n.RegAddrMax == n.RegAddrMin {
+				n.RegAddrMax = 0
+			}
+			out[i] = &n
 		default:
 			out[i] = e
 		}

@@ -5,6 +5,9 @@ import "net/netip"
 // Packet is what the tracer needs to know about a packet leaving the node.
 type Packet struct {
 	Dst netip.Addr
+	// Src is the packet's source. The zero Addr stands for a pod: a source
+	// inside masqueradeSourceCIDRs.
+	Src netip.Addr
 	// Local says that Dst is an address of the node itself.
 	Local bool
 	// L4Proto is the transport protocol; zero is treated as TCP.
@@ -23,6 +26,8 @@ type Verdict struct {
 	Interval Interval
 	// Ports is the source port range of a masquerade with --to-ports.
 	Ports PortRange
+	// SNAT is the address of a source NAT with --snat-address.
+	SNAT netip.Addr
 }
 
 // Lookup answers whether a packet to dst, not local to the node, is
@@ -65,10 +70,19 @@ func (rs *Ruleset) Trace(p Packet) Verdict {
 				continue
 			}
 		}
+		if m.SourceNotIn != "" {
+			s := rs.Set(m.SourceNotIn)
+			if s == nil || !p.Src.IsValid() {
+				continue
+			}
+			if _, in := find(s.Intervals, p.Src.Unmap()); in {
+				continue
+			}
+		}
 		if m.L4Proto != 0 && m.L4Proto != proto {
 			continue
 		}
-		return Verdict{Masquerade: r.Masquerade, Rule: i, Comment: r.Comment, Interval: iv, Ports: r.Ports}
+		return Verdict{Masquerade: r.Masquerade, Rule: i, Comment: r.Comment, Interval: iv, Ports: r.Ports, SNAT: r.SNAT}
 	}
 	return Verdict{Rule: -1}
 }

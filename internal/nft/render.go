@@ -48,6 +48,8 @@ func (r Rule) String() string {
 		parts = append(parts, fmt.Sprintf("%s daddr %s", m.Family.payload(), m.Prefix))
 	case m.Set != "":
 		parts = append(parts, fmt.Sprintf("%s daddr @%s", m.Family.payload(), m.Set))
+	case m.SourceNotIn != "":
+		parts = append(parts, fmt.Sprintf("%s saddr != @%s", m.Family.payload(), m.SourceNotIn))
 	case m.Family != Any:
 		parts = append(parts, "meta nfproto "+m.Family.String())
 	}
@@ -58,7 +60,13 @@ func (r Rule) String() string {
 		parts = append(parts, fmt.Sprintf("numgen random mod %d 0", m.Modulus))
 	}
 	parts = append(parts, "counter")
-	if r.Masquerade {
+	switch {
+	case r.SNAT.IsValid():
+		parts = append(parts, fmt.Sprintf("snat %s to %s", m.Family.payload(), r.SNAT))
+		if r.FullyRandom {
+			parts = append(parts, "fully-random")
+		}
+	case r.Masquerade:
 		parts = append(parts, "masquerade")
 		if r.Ports != (PortRange{}) {
 			parts = append(parts, "to :"+r.Ports.String())
@@ -66,7 +74,7 @@ func (r Rule) String() string {
 		if r.FullyRandom {
 			parts = append(parts, "fully-random")
 		}
-	} else {
+	default:
 		parts = append(parts, "return")
 	}
 	if r.Comment != "" {

@@ -18,11 +18,14 @@ const (
 	ChainPriority = 110
 )
 
-// Set names. Both sets always exist so that the schema never depends on the
-// config.
+// Set names. Both nomasq sets always exist so that the schema does not
+// depend on ip-masq-agent's settings; the source sets exist only while
+// masqueradeSourceCIDRs is set.
 const (
-	SetV4 = "nomasq-v4"
-	SetV6 = "nomasq-v6"
+	SetV4    = "nomasq-v4"
+	SetV6    = "nomasq-v6"
+	SetSrcV4 = "masq-src-v4"
+	SetSrcV6 = "masq-src-v6"
 )
 
 // Options are the command-line settings that shape the ruleset.
@@ -38,6 +41,10 @@ type Options struct {
 	// ToPorts restricts the source ports of masqueraded TCP and UDP
 	// connections; several ranges are used with equal probability (--to-ports).
 	ToPorts []PortRange
+	// SNATv4 and SNATv6, when valid, are the source addresses that
+	// outbound traffic of their family is translated to instead of the
+	// outgoing interface's address (--snat-address, --snat-address-ipv6).
+	SNATv4, SNATv6 netip.Addr
 }
 
 // DefaultOptions returns ip-masq-agent's defaults.
@@ -115,6 +122,8 @@ type Match struct {
 	Prefix netip.Prefix
 	// Set matches destinations in one of the ruleset's sets.
 	Set string
+	// SourceNotIn matches sources outside one of the ruleset's sets.
+	SourceNotIn string
 	// L4Proto matches a transport protocol (meta l4proto).
 	L4Proto uint8
 	// Modulus, when above 1, matches one packet in Modulus at random
@@ -131,6 +140,8 @@ type Rule struct {
 	Name       string
 	Match      Match
 	Masquerade bool
+	// SNAT, when valid, makes the masquerade a source NAT to this address.
+	SNAT netip.Addr
 	// Ports is the source port range of a masquerade; zero means any.
 	Ports       PortRange
 	FullyRandom bool
@@ -161,14 +172,7 @@ func Build(cfg *config.Config, opts Options) *Ruleset {
 	if opts.Chain == "" {
 		opts.Chain = DefaultChain
 	}
-	var v4, v6 []netip.Prefix
-	for _, p := range cfg.NonMasqueradeCIDRs {
-		if p.Addr().Is4() {
-			v4 = append(v4, p)
-		} else {
-			v6 = append(v6, p)
-		}
-	}
+	v4, v6 := split(cfg.NonMasqueradeCIDRs)
 	rs := &Ruleset{
 		Table: opts.Table,
 		Chain: opts.Chain,
@@ -177,16 +181,37 @@ func Build(cfg *config.Config, opts Options) *Ruleset {
 			{Name: SetV6, Family: IPv6, Comment: "masqd: nonMasqueradeCIDRs (IPv6)", Intervals: Merge(v6)},
 		},
 	}
+	// With exceptions, the most specific prefix decides: masqd folds the
+	// link-local exemption into the sets too, so that an exception can
+	// reach inside it (169.254.169.254/32), and the kernel still does one
+	// lookup per packet.
+	// The sets keep their comments: the kernel does not change a set's
+	// comment in place.
+	exceptions := len(cfg.MasqueradeCIDRs) > 0
+	if exceptions {
+		rs.Sets[0].Intervals = Exempt(entries(cfg, opts, IPv4))
+		rs.Sets[1].Intervals = Exempt(entries(cfg, opts, IPv6))
+	}
 	ret := func(name string, m Match, comment string) {
 		rs.Rules = append(rs.Rules, Rule{Name: name, Match: m, Comment: comment})
 	}
 	ret("local", Match{Local: true}, "masqd: local destinations are not masqueraded")
-	if !cfg.MasqLinkLocal {
+	if len(cfg.MasqueradeSourceCIDRs) > 0 {
+		src4, src6 := split(cfg.MasqueradeSourceCIDRs)
+		const comment = "masqd: only masqueradeSourceCIDRs are masqueraded"
+		rs.Sets = append(rs.Sets, Set{Name: SetSrcV4, Family: IPv4, Comment: "masqd: masqueradeSourceCIDRs (IPv4)", Intervals: Merge(src4)})
+		ret("other-sources", Match{Family: IPv4, SourceNotIn: SetSrcV4}, comment)
+		if opts.EnableIPv6 {
+			rs.Sets = append(rs.Sets, Set{Name: SetSrcV6, Family: IPv6, Comment: "masqd: masqueradeSourceCIDRs (IPv6)", Intervals: Merge(src6)})
+			ret("other-sources-ipv6", Match{Family: IPv6, SourceNotIn: SetSrcV6}, comment)
+		}
+	}
+	if !cfg.MasqLinkLocal && !exceptions {
 		ret("link-local", Match{Family: IPv4, Prefix: linkLocalV4}, "masqd: link-local is not masqueraded (masqLinkLocal: false)")
 	}
 	ret("non-masquerade", Match{Family: IPv4, Set: SetV4}, "masqd: nonMasqueradeCIDRs are not masqueraded")
 	if opts.EnableIPv6 {
-		if !cfg.MasqLinkLocalIPv6 {
+		if !cfg.MasqLinkLocalIPv6 && !exceptions {
 			ret("link-local-ipv6", Match{Family: IPv6, Prefix: linkLocalV6}, "masqd: link-local is not masqueraded (masqLinkLocalIPv6: false)")
 		}
 		ret("non-masquerade-ipv6", Match{Family: IPv6, Set: SetV6}, "masqd: nonMasqueradeCIDRs are not masqueraded")
@@ -201,6 +226,18 @@ var (
 	linkLocalV4 = netip.MustParsePrefix("169.254.0.0/16")
 	linkLocalV6 = netip.MustParsePrefix("fe80::/10")
 )
+
+// split separates IPv4 prefixes from IPv6 ones.
+func split(ps []netip.Prefix) (v4, v6 []netip.Prefix) {
+	for _, p := range ps {
+		if p.Addr().Is4() {
+			v4 = append(v4, p)
+		} else {
+			v6 = append(v6, p)
+		}
+	}
+	return v4, v6
+}
 
 // masqueradeRules returns the chain's tail. With several --to-ports ranges,
 // rule i of n matches with probability 1/(n-i), so each range gets an equal
@@ -228,6 +265,22 @@ func masqueradeRules(opts Options) []Rule {
 				Comment:    fmt.Sprintf("masqd: outbound %s is masqueraded to ports %s (%d of %d)", protoName(proto), pr, i+1, n),
 			})
 		}
+	}
+	// --snat-address: a family with a chosen address is translated to it;
+	// masquerade covers the rest, if anything is left for it.
+	left := true
+	if opts.SNATv4.IsValid() {
+		rules = append(rules, Rule{Name: "snat", Match: Match{Family: IPv4}, Masquerade: true, SNAT: opts.SNATv4,
+			FullyRandom: opts.RandomFully, Comment: "masqd: outbound IPv4 is translated to --snat-address"})
+		left = opts.EnableIPv6 && !opts.SNATv6.IsValid()
+	}
+	if opts.EnableIPv6 && opts.SNATv6.IsValid() {
+		rules = append(rules, Rule{Name: "snat-ipv6", Match: Match{Family: IPv6}, Masquerade: true, SNAT: opts.SNATv6,
+			FullyRandom: opts.RandomFully, Comment: "masqd: outbound IPv6 is translated to --snat-address-ipv6"})
+		left = !opts.SNATv4.IsValid()
+	}
+	if !left {
+		return rules
 	}
 	return append(rules, Rule{
 		Name:        "masquerade",

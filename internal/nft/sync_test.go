@@ -74,7 +74,9 @@ func TestSyncRepairsDrift(t *testing.T) {
 		{"set flushed", "flush set inet masqd nomasq-v6", OpUpdate},
 		{"foreign rule", "add rule inet masqd postrouting ip daddr 198.51.100.1 accept", OpUpdate},
 		{"rule inserted first", "insert rule inet masqd postrouting counter accept", OpUpdate},
-		{"foreign set", "add set inet masqd extra { type ipv4_addr; }", OpReplace},
+		{"foreign set", "add set inet masqd extra { type ipv4_addr; }", OpUpdate},
+		{"foreign set in a foreign rule", "add set inet masqd extra { type ipv4_addr; }; " +
+			"add rule inet masqd postrouting ip daddr @extra accept", OpUpdate},
 		{"foreign chain", "add chain inet masqd extra", OpReplace},
 		{"chain priority", "delete chain inet masqd postrouting; " +
 			"add chain inet masqd postrouting { type nat hook postrouting priority srcnat; }", OpReplace},
@@ -99,6 +101,38 @@ func TestSyncRepairsDrift(t *testing.T) {
 				t.Errorf("sync after repair: op %s, want none", res.Op)
 			}
 		})
+	}
+}
+
+// TestSyncOptionalSets turns masqd's own settings on and off: the source
+// sets come and go, and the rules change, in place, whether the planner
+// starts from its cache or from a dump. The table is never replaced, so no
+// connection sees it re-created.
+func TestSyncOptionalSets(t *testing.T) {
+	plain := &config.Config{NonMasqueradeCIDRs: prefixes("10.0.0.0/8", "fd00::/8")}
+	extended := &config.Config{
+		NonMasqueradeCIDRs:    plain.NonMasqueradeCIDRs,
+		MasqueradeCIDRs:       prefixes("10.20.0.0/16"),
+		MasqueradeSourceCIDRs: prefixes("10.244.0.0/16", "fd00:244::/64"),
+	}
+	opts := withOpts(func(o *Options) { o.EnableIPv6 = true })
+	snat := withOpts(func(o *Options) { o.EnableIPv6, o.SNATv4 = true, netip.MustParseAddr("192.0.2.10") })
+	steps := []*Ruleset{Build(plain, opts), Build(extended, snat), Build(plain, opts), Build(extended, opts)}
+	for _, fromDump := range []bool{false, true} {
+		ns, c := netns(t)
+		mustSync(t, c, steps[0])
+		for i, rs := range steps[1:] {
+			if fromDump {
+				c.Forget()
+			}
+			res := mustSync(t, c, rs)
+			if res.Op != OpUpdate || res.Cached == fromDump {
+				t.Errorf("step %d (from dump %t): %+v, want an in-place update", i+1, fromDump, res)
+			}
+			if got := canonical(nftIn(t, ns, "", "list", "table", "inet", "masqd")); got != rs.String() {
+				t.Errorf("step %d (from dump %t): kernel table differs:\n%s", i+1, fromDump, cmp.Diff(rs.String(), got))
+			}
+		}
 	}
 }
 
