@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/netip"
 	"os"
 	"runtime"
 	"runtime/debug"
@@ -42,6 +43,9 @@ type settings struct {
 	// masqd's own.
 	configPath    string
 	table         string
+	snatV4        string
+	snatV6        string
+	source        string
 	once          bool
 	logLevel      string
 	logFormat     string
@@ -66,6 +70,8 @@ const (
 	flagsAgent
 	// flagsLegacy: cleanup's --legacy.
 	flagsLegacy
+	// flagsExplain: explain's --source.
+	flagsExplain
 )
 
 // ipMasqAgentFlags are the flags ip-masq-agent defines, with its meaning.
@@ -109,6 +115,8 @@ func newFlagSet(name string, groups flagGroups, s *settings, seenGlog *[]string,
 		fs.StringVar(&s.toPorts, "to-ports", "", "source port `ranges` for masqueraded TCP and UDP, e.g. 1024-29999,32768-65535; refused for now, see README.md")
 		fs.StringVar(&s.configPath, "config", config.DefaultPath, "read the config from `path`: a file, or a directory of files such as a ConfigMap mount")
 		fs.StringVar(&s.table, "table", nft.DefaultTable, "`name` of the inet table masqd owns")
+		fs.StringVar(&s.snatV4, "snat-address", "", "translate masqueraded IPv4 traffic to this `address` (snat) instead of the outgoing interface's; in a DaemonSet, fill it per node, e.g. from $(NODE_IP)")
+		fs.StringVar(&s.snatV6, "snat-address-ipv6", "", "the same for IPv6 `address`; needs --enable-ipv6")
 	}
 	if groups&flagsKernel != 0 {
 		fs.StringVar(&s.netns, "netns", "", "operate on the network namespace at `path`, e.g. /run/netns/NAME; for tests and demos (default: the current one)")
@@ -119,6 +127,9 @@ func newFlagSet(name string, groups flagGroups, s *settings, seenGlog *[]string,
 		fs.StringVar(&s.healthAddr, "health-bind-address", "0.0.0.0:9762", "serve /healthz and /readyz on `address`; 0 disables")
 		fs.BoolVar(&s.cleanupOnExit, "cleanup-on-exit", false, "delete masqd's table on SIGTERM/SIGINT (by default the rules stay, so pods keep egress during an update)")
 		fs.BoolVar(&s.showVersion, "version", false, "print the version and exit")
+	}
+	if groups&flagsExplain != 0 {
+		fs.StringVar(&s.source, "source", "", "explain for packets from this `address` (default: a pod inside masqueradeSourceCIDRs)")
 	}
 	if groups&flagsLegacy != 0 {
 		fs.BoolVar(&s.legacy, "legacy", false, "delete ip-masq-agent's chain and jump from iptables-nft's nat tables instead of masqd's table")
@@ -149,7 +160,39 @@ func (s *settings) rulesetOptions() (nft.Options, error) {
 		// The end-to-end test saw the kernel ignore the range.
 		return nft.Options{}, errToPortsRefused
 	}
-	return nft.Options{Table: s.table, Chain: s.masqChain, EnableIPv6: s.enableIPv6, RandomFully: s.randomFully}, nil
+	o := nft.Options{Table: s.table, Chain: s.masqChain, EnableIPv6: s.enableIPv6, RandomFully: s.randomFully}
+	if o.SNATv4, err = parseSNAT("--snat-address", s.snatV4, true); err != nil {
+		return nft.Options{}, err
+	}
+	if o.SNATv6, err = parseSNAT("--snat-address-ipv6", s.snatV6, false); err != nil {
+		return nft.Options{}, err
+	}
+	if o.SNATv6.IsValid() && !s.enableIPv6 {
+		return nft.Options{}, errors.New("--snat-address-ipv6 needs --enable-ipv6: without it IPv6 is not masqueraded at all")
+	}
+	return o, nil
+}
+
+// parseSNAT parses a --snat-address flag: empty, or one unicast address of
+// the flag's family.
+func parseSNAT(flag, s string, v4 bool) (netip.Addr, error) {
+	if s == "" {
+		return netip.Addr{}, nil
+	}
+	family, other := "IPv4", "--snat-address-ipv6"
+	if !v4 {
+		family, other = "IPv6", "--snat-address"
+	}
+	a, err := netip.ParseAddr(strings.TrimSpace(s))
+	switch {
+	case err != nil:
+		return netip.Addr{}, fmt.Errorf("%s: %q is not an IP address; give this node's egress %s address, e.g. from the downward API", flag, s, family)
+	case a.Unmap().Is4() != v4:
+		return netip.Addr{}, fmt.Errorf("%s: %s is not an %s address; use %s for it", flag, a, family, other)
+	case a.IsUnspecified() || a.IsMulticast() || a.IsLoopback() || (a.Unmap().Is4() && a.Unmap() == netip.AddrFrom4([4]byte{255, 255, 255, 255})):
+		return netip.Addr{}, fmt.Errorf("%s: %s cannot be a source address; give this node's egress %s address", flag, a, family)
+	}
+	return a.Unmap(), nil
 }
 
 func newLogger(s *settings, stderr io.Writer) (*zap.Logger, error) {

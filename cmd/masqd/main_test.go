@@ -169,9 +169,12 @@ func TestCheckInvalid(t *testing.T) {
 }
 
 func TestExplain(t *testing.T) {
-	nested := writeConfig(t, "nonMasqueradeCIDRs: [10.0.0.0/8, 10.1.0.0/16]\n")
+	nested := writeConfig(t, "nonMasqueradeCIDRs:\n  - 10.0.0.0/8\n  - 10.1.0.0/16\n")
 	adjacent := writeConfig(t, "nonMasqueradeCIDRs: [10.0.0.0/9, 10.128.0.0/9]\n")
 	dual := writeConfig(t, "nonMasqueradeCIDRs: [10.0.0.0/8, fd00::/8]\n")
+	onlyLinkLocal := writeConfig(t, "masqLinkLocal: true\n")
+	exceptions := writeConfig(t, "nonMasqueradeCIDRs:\n  - 10.0.0.0/8\n  - 10.20.30.0/24\n"+
+		"masqueradeCIDRs:\n  - 10.20.0.0/16\n  - 169.254.169.254/32\nmasqueradeSourceCIDRs: [10.244.0.0/16]\n")
 	missing := missingConfig(t)
 	for _, tc := range []struct {
 		name string
@@ -179,9 +182,29 @@ func TestExplain(t *testing.T) {
 		want string
 	}{
 		{"in a nested CIDR", []string{"--config", nested, "10.1.2.3"},
-			`10.1.2.3: not masqueraded: in nonMasqueradeCIDRs 10.0.0.0/8 (from 10.0.0.0/8, 10.1.0.0/16 in ` + nested + `)`},
+			`10.1.2.3: not masqueraded: in nonMasqueradeCIDRs 10.0.0.0/8 (from 10.0.0.0/8 at ` + nested + `:2, 10.1.0.0/16 at ` + nested + `:3)`},
 		{"in merged neighbours", []string{"--config", adjacent, "10.200.0.1"},
-			`10.200.0.1: not masqueraded: in nonMasqueradeCIDRs 10.0.0.0/8 (from 10.128.0.0/9 in ` + adjacent + `)`},
+			`10.200.0.1: not masqueraded: in nonMasqueradeCIDRs 10.0.0.0/8 (from 10.128.0.0/9 at ` + adjacent + `:1)`},
+		{"a file that keeps the default list", []string{"--config", onlyLinkLocal, "10.0.0.1"},
+			`10.0.0.1: not masqueraded: in nonMasqueradeCIDRs 10.0.0.0/8 (from 10.0.0.0/8, a default)`},
+		{"an exception", []string{"--config", exceptions, "10.20.1.1"},
+			`10.20.1.1: masqueraded: decided by 10.20.0.0/16 in masqueradeCIDRs (` + exceptions + `:5), the most specific entry; ` +
+				`it overrides 10.0.0.0/8 in nonMasqueradeCIDRs (` + exceptions + `:2); ` +
+				`this holds for sources in masqueradeSourceCIDRs, others are not masqueraded (ask with --source)`},
+		{"exempt inside an exception", []string{"--config", exceptions, "--source", "10.244.1.2", "10.20.30.1"},
+			`10.20.30.1: not masqueraded: decided by 10.20.30.0/24 in nonMasqueradeCIDRs (` + exceptions + `:3), the most specific entry; ` +
+				`it overrides 10.20.0.0/16 in masqueradeCIDRs (` + exceptions + `:5)`},
+		{"an exception inside link-local", []string{"--config", exceptions, "--source", "10.244.1.2", "169.254.169.254"},
+			`169.254.169.254: masqueraded: decided by 169.254.169.254/32 in masqueradeCIDRs (` + exceptions + `:6), the most specific entry; ` +
+				`it overrides 169.254.0.0/16 in the link-local exemption (masqLinkLocal: false)`},
+		{"exempt, nothing overridden", []string{"--config", exceptions, "10.9.9.9"},
+			`10.9.9.9: not masqueraded: decided by 10.0.0.0/8 in nonMasqueradeCIDRs (` + exceptions + `:2)`},
+		{"outside every entry", []string{"--config", exceptions, "--snat-address", "192.0.2.10", "--source", "10.244.1.2", "8.8.8.8"},
+			`8.8.8.8: masqueraded (snat to 192.0.2.10): no nonMasqueradeCIDRs entry contains it (rule 5: "masqd: outbound IPv4 is translated to --snat-address")`},
+		{"another source", []string{"--config", exceptions, "--source", "100.115.0.1", "8.8.8.8"},
+			`8.8.8.8: not masqueraded (rule 2: "masqd: only masqueradeSourceCIDRs are masqueraded")`},
+		{"snat without exceptions", []string{"--config", nested, "--snat-address", "192.0.2.10", "8.8.8.8"},
+			`8.8.8.8: masqueraded (snat to 192.0.2.10) (rule 5: "masqd: outbound IPv4 is translated to --snat-address")`},
 		{"defaults", []string{"--config", missing, "192.168.1.1"},
 			`192.168.1.1: not masqueraded: in nonMasqueradeCIDRs 192.168.0.0/16 (from 192.168.0.0/16 in the defaults; no config file at ` + missing + `)`},
 		{"mapped IPv4", []string{"--config", missing, "::ffff:10.0.0.1"},
@@ -193,7 +216,7 @@ func TestExplain(t *testing.T) {
 		{"IPv6 disabled", []string{"--config", missing, "2001:db8::1"},
 			`2001:db8::1: not masqueraded (rule 4: "masqd: IPv6 is not masqueraded (--enable-ipv6=false)")`},
 		{"IPv6 enabled, in a CIDR", []string{"--config", dual, "--enable-ipv6", "fd00::1"},
-			`fd00::1: not masqueraded: in nonMasqueradeCIDRs fd00::/8 (from fd00::/8 in ` + dual + `)`},
+			`fd00::1: not masqueraded: in nonMasqueradeCIDRs fd00::/8 (from fd00::/8 at ` + dual + `:1)`},
 		{"IPv6 enabled, outside", []string{"--config", dual, "--enable-ipv6", "2001:db8::1"},
 			`2001:db8::1: masqueraded (rule 6: "masqd: outbound traffic is masqueraded")`},
 		{"IPv6 link-local", []string{"--config", dual, "--enable-ipv6", "fe80::1"},
@@ -251,11 +274,40 @@ func TestBadCommandLine(t *testing.T) {
 		{[]string{"render", "--log-level=loud"}, 2, "--log-level: "},
 		{[]string{"render", "--log-format=xml"}, 2, `--log-format: "xml" is neither json nor console`},
 		{[]string{"help", "frobnicate"}, 2, "help takes one of"},
+		{[]string{"render", "--config", cfg, "--snat-address", "node"}, 1, `--snat-address: "node" is not an IP address`},
+		{[]string{"render", "--config", cfg, "--snat-address", "2001:db8::1"}, 1, "--snat-address: 2001:db8::1 is not an IPv4 address; use --snat-address-ipv6 for it"},
+		{[]string{"render", "--config", cfg, "--snat-address", "0.0.0.0"}, 1, "--snat-address: 0.0.0.0 cannot be a source address"},
+		{[]string{"render", "--config", cfg, "--snat-address-ipv6", "2001:db8::1"}, 1, "--snat-address-ipv6 needs --enable-ipv6"},
+		{[]string{"explain", "--config", cfg, "--source", "pod", "10.0.0.1"}, 1, `explain: --source "pod" is not an IP address`},
 	} {
 		code, out, errs := runArgs(t, tc.args...)
 		if code != tc.code || out != "" || !strings.Contains(errs, tc.inStderr) {
 			t.Errorf("%q: exit %d, stdout %q, stderr %q; want exit %d, no stdout, stderr with %q", tc.args, code, out, errs, tc.code, tc.inStderr)
 		}
+	}
+}
+
+// TestCheckWarnings: conflicts between drop-in files are warnings that name
+// both files and lines; the config is still valid.
+func TestCheckWarnings(t *testing.T) {
+	dir := t.TempDir()
+	for name, body := range map[string]string{
+		"base.yaml":  "nonMasqueradeCIDRs:\n  - 10.0.0.0/8\n  - 10.20.0.0/16\n",
+		"team.yaml":  "masqueradeCIDRs:\n  - 10.20.0.0/16\n",
+		"other.json": `{"masqueradeCIDRs": ["8.8.8.0/24"]}`,
+	} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	code, out, errs := runArgs(t, "check", "--config", dir)
+	want := "warning: " + filepath.Join(dir, "other.json") + ":1: masqueradeCIDRs: 8.8.8.0/24 is not inside any nonMasqueradeCIDRs entry, " +
+		"so it is masqueraded anyway (fix: remove it, or add the wider range it is an exception to to nonMasqueradeCIDRs)\n" +
+		"warning: " + filepath.Join(dir, "team.yaml") + ":2: masqueradeCIDRs: 10.20.0.0/16 is also exempted by nonMasqueradeCIDRs in " +
+		filepath.Join(dir, "base.yaml") + ":3; masquerading wins (fix: keep it in one of the two files)\n" +
+		"2 warnings; the config is valid and applies as described\nok: "
+	if code != 0 || errs != "" || !strings.HasPrefix(out, want) {
+		t.Errorf("exit %d, stderr %q, stdout:\n%s\nwant it to start with:\n%s", code, errs, out, want)
 	}
 }
 

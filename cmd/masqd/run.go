@@ -39,7 +39,7 @@ var commands = []command{
 	}, flagsRuleset | flagsKernel | flagsAgent, runMain},
 	{"render", [][2]string{{"masqd render [flags]", "print the ruleset as nft -f text"}}, flagsRuleset, runRender},
 	{"check", [][2]string{{"masqd check [flags]", "validate the config; exit 1 listing every problem"}}, flagsRuleset, runCheck},
-	{"explain", [][2]string{{"masqd explain [flags] IP...", "say whether traffic to each address is masqueraded, and why"}}, flagsRuleset, runExplain},
+	{"explain", [][2]string{{"masqd explain [flags] IP...", "say whether traffic to each address is masqueraded, and why"}}, flagsRuleset | flagsExplain, runExplain},
 	{"cleanup", [][2]string{
 		{"masqd cleanup [flags]", "delete masqd's table, and nothing else"},
 		{"masqd cleanup --legacy", "delete ip-masq-agent's chain and jump (iptables-nft)"},
@@ -195,6 +195,13 @@ func runCheck(_ context.Context, s *settings, args []string, e env) error {
 	cfg, rs, err := load(s)
 	if err != nil {
 		return err
+	}
+	ws := cfg.Warnings()
+	for _, w := range ws {
+		fmt.Fprintln(e.stdout, "warning: "+w.String())
+	}
+	if len(ws) > 0 {
+		fmt.Fprintf(e.stdout, "%d warnings; the config is valid and applies as described\n", len(ws))
 	}
 	fmt.Fprintf(e.stdout, "ok: %s; %d IPv4 and %d IPv6 intervals after merging\n",
 		cfg.Summary(), len(rs.Set(nft.SetV4).Intervals), len(rs.Set(nft.SetV6).Intervals))

@@ -187,6 +187,7 @@ func (a *Agent) reload() {
 	}
 	a.m.configLoads.WithLabelValues("changed").Inc()
 	a.log.Info("config loaded", zap.String("path", a.opts.ConfigPath), zap.String("summary", cfg.Summary()))
+	logProvenance(a.log, cfg)
 	a.good = cfg
 	a.ticker.Reset(cfg.ResyncInterval)
 }
@@ -317,4 +318,24 @@ func (a *Agent) currentRuleset() *nft.Ruleset {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	return a.ruleset
+}
+
+// maxProvenanceLogs caps the exceptions logged per config load.
+const maxProvenanceLogs = 20
+
+// logProvenance logs where each exception comes from and every conflict
+// between drop-in files, so that an operator can trace a verdict to the
+// file and line that decided it.
+func logProvenance(log *zap.Logger, cfg *config.Config) {
+	for i, p := range cfg.MasqueradeCIDRs {
+		if i == maxProvenanceLogs {
+			log.Info("more masqueradeCIDRs not logged; masqd explain names the entry that decides an address",
+				zap.Int("count", len(cfg.MasqueradeCIDRs)-i))
+			break
+		}
+		log.Info("masqueradeCIDRs exception", zap.Stringer("cidr", p), zap.Stringer("from", cfg.Source(config.Masquerade, i)))
+	}
+	for _, w := range cfg.Warnings() {
+		log.Warn("config warning", zap.String("warning", w.String()))
+	}
 }

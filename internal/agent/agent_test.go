@@ -359,3 +359,23 @@ masqd_rule_connections_total{rule="non-masquerade",verdict="exempted"} 30
 		t.Error(err)
 	}
 }
+
+// TestProvenanceLogged: each exception is logged with the file and line
+// that wrote it, and config warnings are logged too.
+func TestProvenanceLogged(t *testing.T) {
+	h := newHarness(t, "nonMasqueradeCIDRs: [10.0.0.0/8]\nmasqueradeCIDRs:\n  - 10.20.0.0/16\n  - 203.0.113.0/24\n")
+	exc := h.logs.FilterMessage("masqueradeCIDRs exception").All()
+	if len(exc) != 2 {
+		t.Fatalf("%d exception lines, want 2", len(exc))
+	}
+	if got := exc[0].ContextMap()["from"]; got != h.path+":3" {
+		t.Errorf("first exception from %v, want %s:3", got, h.path)
+	}
+	warns := h.logs.FilterMessage("config warning").All()
+	if len(warns) != 1 || !strings.Contains(warns[0].ContextMap()["warning"].(string), "203.0.113.0/24 is not inside any nonMasqueradeCIDRs entry") {
+		t.Errorf("warnings logged: %v", warns)
+	}
+	if !strings.Contains(h.k.text(), "10.0.0.0-10.19.255.255, 10.21.0.0-10.255.255.255") {
+		t.Errorf("kernel:\n%s", h.k.text())
+	}
+}

@@ -37,33 +37,32 @@ func entries(cfg *config.Config, opts Options, fam Family) []Entry {
 	add(config.Masquerade, true)
 	switch {
 	case fam == IPv4 && !cfg.MasqLinkLocal:
-		out = append(out, Entry{Prefix: linkLocalV4, Why: "masqLinkLocal: false"})
+		out = append(out, Entry{Prefix: linkLocalV4, Why: "the link-local exemption (masqLinkLocal: false)"})
 	case fam == IPv6 && opts.EnableIPv6 && !cfg.MasqLinkLocalIPv6:
-		out = append(out, Entry{Prefix: linkLocalV6, Why: "masqLinkLocalIPv6: false"})
+		out = append(out, Entry{Prefix: linkLocalV6, Why: "the link-local exemption (masqLinkLocalIPv6: false)"})
 	}
 	return out
 }
 
-// Decide returns the entry that decides a destination when cfg has
-// masqueradeCIDRs: the most specific one containing dst; on a tie an
-// exception wins. It is the specification that Build's interval set
-// implements, and what explain cites.
-func Decide(cfg *config.Config, opts Options, dst netip.Addr) (Entry, bool) {
+// Containing returns the entries that contain dst, the deciding one first:
+// with masqueradeCIDRs in the config, the most specific entry decides, and
+// on a tie an exception wins. It is the specification that Build's interval
+// set implements, and what explain cites.
+func Containing(cfg *config.Config, opts Options, dst netip.Addr) []Entry {
 	fam := IPv6
 	if dst.Is4() {
 		fam = IPv4
 	}
-	var best Entry
-	found := false
+	var out []Entry
 	for _, e := range entries(cfg, opts, fam) {
-		if !e.Prefix.Contains(dst) {
-			continue
-		}
-		if !found || e.Prefix.Bits() > best.Prefix.Bits() || (e.Prefix.Bits() == best.Prefix.Bits() && e.Masquerade && !best.Masquerade) {
-			best, found = e, true
+		if e.Prefix.Contains(dst) {
+			out = append(out, e)
 		}
 	}
-	return best, found
+	slices.SortStableFunc(out, func(a, b Entry) int {
+		return cmp.Or(cmp.Compare(b.Prefix.Bits(), a.Prefix.Bits()), compareBool(b.Masquerade, a.Masquerade))
+	})
+	return out
 }
 
 // Exempt computes the addresses whose deciding entry is not masqueraded, as
