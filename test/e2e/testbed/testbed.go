@@ -192,12 +192,21 @@ func (b *Bed) serve() {
 // SourceSeen connects from the pod to dst and returns the source address
 // and port the world's receiver saw.
 func (b *Bed) SourceSeen(ctx context.Context, dst netip.Addr) (netip.AddrPort, error) {
+	return b.SourceSeenFrom(ctx, netip.Addr{}, dst)
+}
+
+// SourceSeenFrom is SourceSeen from the pod's address src, which the caller
+// added to the pod's interface; the zero Addr lets the kernel choose.
+func (b *Bed) SourceSeenFrom(ctx context.Context, src, dst netip.Addr) (netip.AddrPort, error) {
 	ctx, cancel := context.WithTimeout(ctx, dialTimeout)
 	defer cancel()
 	var c net.Conn
 	// The socket is made in the pod's namespace and stays there.
 	err := inNS(b.PodNS, func() (err error) {
 		var d net.Dialer
+		if src.IsValid() {
+			d.LocalAddr = net.TCPAddrFromAddrPort(netip.AddrPortFrom(src, 0))
+		}
 		c, err = d.DialContext(ctx, "tcp", netip.AddrPortFrom(dst, Port).String())
 		return err
 	})
@@ -213,11 +222,11 @@ func (b *Bed) SourceSeen(ctx context.Context, dst netip.Addr) (netip.AddrPort, e
 	if err != nil {
 		return netip.AddrPort{}, fmt.Errorf("read the reply of %s: %w", dst, err)
 	}
-	src, err := netip.ParseAddrPort(strings.TrimSpace(string(reply)))
+	seen, err := netip.ParseAddrPort(strings.TrimSpace(string(reply)))
 	if err != nil {
 		return netip.AddrPort{}, fmt.Errorf("reply of %s: %w", dst, err)
 	}
-	return src, nil
+	return seen, nil
 }
 
 // Exec runs a command in one of the bed's namespaces and returns its
