@@ -200,7 +200,11 @@ func runCheck(_ context.Context, s *settings, args []string, e env) error {
 	for _, w := range ws {
 		fmt.Fprintln(e.stdout, "warning: "+w.String())
 	}
-	if len(ws) > 0 {
+	switch len(ws) {
+	case 0:
+	case 1:
+		fmt.Fprintln(e.stdout, "1 warning; the config is valid and applies as described")
+	default:
 		fmt.Fprintf(e.stdout, "%d warnings; the config is valid and applies as described\n", len(ws))
 	}
 	fmt.Fprintf(e.stdout, "ok: %s; %d IPv4 and %d IPv6 intervals after merging\n",
