@@ -2,7 +2,6 @@ package agent
 
 import (
 	"context"
-	"errors"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -16,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
+	"golang.org/x/sys/unix"
 
 	"github.com/masqd/masqd/internal/nft"
 	"github.com/masqd/masqd/internal/watch"
@@ -38,6 +38,12 @@ func (k *fakeKernel) Sync(_ context.Context, rs *nft.Ruleset) (nft.Result, error
 	if len(k.errs) > 0 {
 		err := k.errs[0]
 		k.errs = k.errs[1:]
+		if c, ok := err.(afterCommit); ok {
+			// The batch was applied; only the answer was lost.
+			k.table = rs
+			k.commits++
+			return nft.Result{}, c.err
+		}
 		return nft.Result{}, err
 	}
 	res := nft.Result{Op: nft.OpUpdate}
@@ -73,6 +79,12 @@ func (k *fakeKernel) text() string {
 	}
 	return k.table.String()
 }
+
+// afterCommit, as a fakeKernel error, applies the ruleset and then fails,
+// as an ENOBUFS on the ack of a committed batch does.
+type afterCommit struct{ err error }
+
+func (a afterCommit) Error() string { return a.err.Error() + " after commit" }
 
 // harness runs an agent on a fake kernel and a fake clock, one pass at a
 // time: every test step fires a trigger and waits for the pass to finish.
@@ -270,7 +282,7 @@ func TestRetryWithBackoff(t *testing.T) {
 	h := newHarness(t, cfgA)
 	h.k.mu.Lock()
 	h.k.table = nil // someone deleted the table...
-	h.k.errs = []error{errors.New("EBUSY"), errors.New("ENOBUFS"), errors.New("EPERM"), errors.New("EBUSY")}
+	h.k.errs = []error{unix.EBUSY, unix.ENOBUFS, unix.EPERM, unix.EBUSY}
 	h.k.mu.Unlock()
 	h.a.Trigger().Fire(watch.ReasonKernel) // ...and the monitor said so
 	h.waitPass()
@@ -294,6 +306,31 @@ func TestRetryWithBackoff(t *testing.T) {
 	}
 	if got := h.metric("masqd_drift_repairs_total", "kind", "table"); got != 1 {
 		t.Errorf("table repairs = %v, want 1", got)
+	}
+}
+
+// TestRetryAfterLostAck: the kernel applied the batch but the answer was
+// an error. The retry finds the table in place and commits nothing again.
+func TestRetryAfterLostAck(t *testing.T) {
+	h := newHarness(t, cfgA)
+	h.k.mu.Lock()
+	h.k.table = nil
+	h.k.errs = []error{afterCommit{unix.ENOBUFS}}
+	commits := h.k.commits
+	h.k.mu.Unlock()
+	h.a.Trigger().Fire(watch.ReasonKernel)
+	h.waitPass()
+	if h.ready() {
+		t.Error("ready right after a failed sync")
+	}
+	h.clock.BlockUntil(1)
+	h.clock.Advance(100 * time.Millisecond)
+	h.waitPass()
+	if !h.ready() || h.k.commits != commits+1 || !strings.Contains(h.k.text(), "10.0.0.0/8") {
+		t.Errorf("ready %v, %d commits (want 1), kernel:\n%s", h.ready(), h.k.commits-commits, h.k.text())
+	}
+	if got := h.metric("masqd_syncs_total", "result", "success", "op", "none"); got != 1 {
+		t.Errorf("no-op syncs = %v, want 1 (the retry)", got)
 	}
 }
 

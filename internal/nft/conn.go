@@ -41,12 +41,16 @@ type Conn struct {
 	monitoring atomic.Bool
 	seenGen    atomic.Uint32
 	lastTouch  atomic.Uint32
+
+	// commit sends a queued batch: Flush, or a fault-injecting wrapper in
+	// tests.
+	commit func(*nftables.Conn) error
 }
 
 // Open returns a Conn for the network namespace at nsPath (such as
 // /run/netns/NAME), or for the caller's namespace when nsPath is empty.
 func Open(nsPath string) (*Conn, error) {
-	c := &Conn{}
+	c := &Conn{commit: (*nftables.Conn).Flush}
 	if nsPath != "" {
 		f, err := os.Open(nsPath)
 		if err != nil {
@@ -236,7 +240,7 @@ func (c *Conn) Sync(ctx context.Context, want *Ruleset) (Result, error) {
 		res.Generation = gen
 		return res, nil
 	}
-	if err := nc.Flush(); err != nil {
+	if err := c.commit(nc); err != nil {
 		// The batch may or may not have been committed (an ENOBUFS can
 		// follow a commit): read the table back next time.
 		c.Forget()
@@ -392,7 +396,7 @@ func (c *Conn) Delete(ctx context.Context, table string) (bool, error) {
 		return false, err
 	}
 	nc.DelTable(tableObj(table))
-	if err := nc.Flush(); err != nil {
+	if err := c.commit(nc); err != nil {
 		if errors.Is(err, unix.ENOENT) {
 			return false, nil
 		}
