@@ -53,6 +53,15 @@ func runAgent(ctx context.Context, s *settings, log *zap.Logger) error {
 		return err
 	}
 	defer files.Close()
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "masqd_config_watch_degraded",
+		Help: "1 while file events may be missed (inotify failed or overflowed): config changes then wait for the resync interval.",
+	}, func() float64 {
+		if files.Degraded() {
+			return 1
+		}
+		return 0
+	}))
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
