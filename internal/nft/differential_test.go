@@ -13,7 +13,8 @@ import (
 var diffRounds = flag.Int("diff-rounds", 1, "rounds of the kernel differential test (each a new random config)")
 
 // TestKernelDifferential syncs random IPv4 and IPv6 prefixes (nested,
-// adjacent, /0, host routes, the all-ones end) and asks the kernel's set,
+// adjacent, /0, host routes, the all-ones end, exceptions carved out of
+// them and exemptions inside those) and asks the kernel's set,
 // through `nft get element`, about random and edge addresses; its answer
 // must equal the pure Ruleset lookup. The seed is fixed; -diff-rounds runs
 // more configs.
@@ -30,6 +31,16 @@ func TestKernelDifferential(t *testing.T) {
 		}
 		cfg.NonMasqueradeCIDRs = append(cfg.NonMasqueradeCIDRs,
 			netip.MustParsePrefix("255.255.255.255/32"), netip.MustParsePrefix("ffff::/16"))
+		// Exceptions inside the exempt prefixes, and exemptions inside
+		// those: the set then holds ranges that are no prefix.
+		for i := range 30 {
+			outer := cfg.NonMasqueradeCIDRs[r.IntN(len(cfg.NonMasqueradeCIDRs))]
+			inner := netip.PrefixFrom(outer.Addr(), min(outer.Bits()+1+r.IntN(8), outer.Addr().BitLen())).Masked()
+			if i%3 == 2 {
+				cfg.NonMasqueradeCIDRs = append(cfg.NonMasqueradeCIDRs, netip.PrefixFrom(inner.Addr(), min(inner.Bits()+4, inner.Addr().BitLen())))
+			}
+			cfg.MasqueradeCIDRs = append(cfg.MasqueradeCIDRs, inner)
+		}
 		rs := Build(cfg, withOpts(func(o *Options) { o.EnableIPv6 = true }))
 		mustSync(t, c, rs)
 
