@@ -296,15 +296,9 @@ func plan(nc *nftables.Conn, obs *observed, want *Ruleset, res *Result) error {
 			continue
 		}
 		res.Op = OpUpdate
-		so := setObj(t, s)
-		if err := nc.AddSet(so, nil); err != nil {
-			return fmt.Errorf("queue set %s: %w", s.Name, err)
-		}
-		ids[s.Name] = so.ID
-		if err := addElements(nc, so, s.Intervals); err != nil {
+		if err := addSet(nc, t, s, ids, res); err != nil {
 			return err
 		}
-		res.Sets = append(res.Sets, SetChange{Name: s.Name, Added: len(s.Intervals), Created: true})
 	}
 	if !obs.rules {
 		res.Op, res.Rules = OpUpdate, true
@@ -354,19 +348,28 @@ func create(nc *nftables.Conn, t *nftables.Table, want *Ruleset, res *Result) er
 	nc.AddTable(t)
 	ids := map[string]uint32{}
 	for _, s := range want.Sets {
-		so := setObj(t, s)
-		if err := nc.AddSet(so, nil); err != nil {
-			return fmt.Errorf("queue set %s: %w", s.Name, err)
-		}
-		ids[s.Name] = so.ID
-		if err := addElements(nc, so, s.Intervals); err != nil {
+		if err := addSet(nc, t, s, ids, res); err != nil {
 			return err
 		}
-		res.Sets = append(res.Sets, SetChange{Name: s.Name, Added: len(s.Intervals)})
 	}
 	ch := nc.AddChain(chainObj(t, want.Chain))
 	addRules(nc, t, ch, want, ids)
 	res.Rules = true
+	return nil
+}
+
+// addSet queues set s with its elements, records the ID AddSet gave it in
+// ids for the rules of the same batch, and reports it in res.
+func addSet(nc *nftables.Conn, t *nftables.Table, s Set, ids map[string]uint32, res *Result) error {
+	so := setObj(t, s)
+	if err := nc.AddSet(so, nil); err != nil {
+		return fmt.Errorf("queue set %s: %w", s.Name, err)
+	}
+	ids[s.Name] = so.ID
+	if err := addElements(nc, so, s.Intervals); err != nil {
+		return err
+	}
+	res.Sets = append(res.Sets, SetChange{Name: s.Name, Added: len(s.Intervals), Created: true})
 	return nil
 }
 

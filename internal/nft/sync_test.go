@@ -26,7 +26,7 @@ func TestSyncDelta(t *testing.T) {
 		change []SetChange
 	}{
 		{"create", build("10.0.0.0/8", "fd00::/8"), OpCreate, true,
-			[]SetChange{{Name: SetV4, Added: 1}, {Name: SetV6, Added: 1}}},
+			[]SetChange{{Name: SetV4, Added: 1, Created: true}, {Name: SetV6, Added: 1, Created: true}}},
 		{"unchanged", build("10.0.0.0/8", "fd00::/8"), OpNone, false, nil},
 		{"add one", build("10.0.0.0/8", "192.0.2.0/24", "fd00::/8"), OpUpdate, false,
 			[]SetChange{{Name: SetV4, Added: 1}}},
