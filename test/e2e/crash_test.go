@@ -175,11 +175,12 @@ func TestCrashDuringSync(t *testing.T) {
 		rounds++
 		roundStart := time.Now()
 		// Delays are drawn from [0, 1.2×full]; every other round from its
-		// upper half only, where the commit lies (a sync reads the table
-		// back first and commits at the end).
+		// top third only, where the commit lies (a sync reads the table
+		// back first and commits at the end). full is the last swap's
+		// time, so the window follows the machine's load.
 		lo, hi := time.Duration(0), full*6/5
 		if i%2 == 1 {
-			lo = hi / 2
+			lo = hi * 2 / 3
 		}
 		delay := lo + time.Duration(r.Int64N(int64(hi-lo)))
 		cmd := exec.Command(masqdBin, "--once", "--config", to.path, "--netns="+b.NodePath(), "--log-format=console")
@@ -205,7 +206,9 @@ func TestCrashDuringSync(t *testing.T) {
 				}
 			}
 		}
+		readStart := time.Now()
 		got, err := crashState(ctx, conn, rules, from, to)
+		read := time.Since(readStart)
 		switch {
 		case err != nil:
 			mixes++
@@ -222,9 +225,10 @@ func TestCrashDuringSync(t *testing.T) {
 		default:
 			t.Errorf("round %d: the kernel holds %s after the kill, want %s or %s", i, got, from.name, to.name)
 		}
-		onceTimed(t, b, to.path)
+		full = onceTimed(t, b, to.path)
 		expectState(to)
-		t.Logf("round %d: %s → %s, kill after %v: kernel held %s; round took %v", i, from.name, to.name, delay.Round(time.Millisecond), got, time.Since(roundStart).Round(time.Millisecond))
+		t.Logf("round %d: %s → %s, kill after %v: kernel held %s (read back in %v); the swap then took %v; round took %v",
+			i, from.name, to.name, delay.Round(time.Millisecond), got, read.Round(time.Millisecond), full.Round(time.Millisecond), time.Since(roundStart).Round(time.Millisecond))
 		from, to = to, from
 	}
 	if rounds < *crashRounds {
