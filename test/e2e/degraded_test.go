@@ -2,14 +2,18 @@ package e2e
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/masqd/masqd/test/e2e/testbed"
 )
@@ -236,4 +240,117 @@ func TestConfigUnreadable(t *testing.T) {
 	eventually(t, time.Second, "config valid again", metricIs(p, "masqd_config_valid", 1))
 	eventually(t, time.Second, "recovery logged", logHas(t, p, "config valid again"))
 	checkTraffic(t, b, want)
+}
+
+// exhaustInotify uses up the inotify instances of uid, which no other
+// process uses, so that inotify_init fails with EMFILE for a process
+// running as uid and for no one else: the limit
+// (fs.inotify.max_user_instances) counts per user, by effective uid. The
+// instances are created on a thread of this process that takes uid as its
+// effective uid for the while (setresuid acts on the calling thread only),
+// and closed when the test ends. Go starts new threads from a template
+// thread while the calling one is locked, so none inherits that uid. It
+// returns how many instances it holds.
+func exhaustInotify(t *testing.T, uid int) int {
+	t.Helper()
+	raw, err := os.ReadFile("/proc/sys/fs/inotify/max_user_instances")
+	if err != nil {
+		t.Skipf("end-to-end test skipped: %v", err)
+	}
+	limit, err := strconv.Atoi(strings.TrimSpace(string(raw)))
+	if err != nil || limit > 4096 {
+		t.Skipf("end-to-end test skipped: fs.inotify.max_user_instances is %q, too many to use up", strings.TrimSpace(string(raw)))
+	}
+	type result struct {
+		fds []int
+		err error
+	}
+	res := make(chan result, 1)
+	go func() {
+		runtime.LockOSThread()
+		var r result
+		keep := ^uintptr(0) // -1: leave that id as it is
+		if _, _, e := unix.RawSyscall(unix.SYS_SETRESUID, keep, uintptr(uid), keep); e != 0 {
+			runtime.UnlockOSThread()
+			res <- result{err: fmt.Errorf("setresuid(-1, %d, -1): %w", uid, e)}
+			return
+		}
+		for range limit + 1 {
+			fd, err := unix.InotifyInit1(unix.IN_CLOEXEC)
+			if err != nil {
+				if !errors.Is(err, unix.EMFILE) {
+					r.err = fmt.Errorf("inotify_init1 as uid %d: %w", uid, err)
+				}
+				break
+			}
+			r.fds = append(r.fds, fd)
+		}
+		if _, _, e := unix.RawSyscall(unix.SYS_SETRESUID, keep, 0, keep); e != 0 {
+			// The thread stays locked and dies with this goroutine.
+			r.err = errors.Join(r.err, fmt.Errorf("setresuid(-1, 0, -1): %w", e))
+			res <- r
+			return
+		}
+		runtime.UnlockOSThread()
+		res <- r
+	}()
+	r := <-res
+	t.Cleanup(func() {
+		for _, fd := range r.fds {
+			unix.Close(fd)
+		}
+	})
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	if len(r.fds) > limit {
+		t.Fatalf("uid %d got %d inotify instances, over the limit of %d", uid, len(r.fds), limit)
+	}
+	return len(r.fds)
+}
+
+// TestInotifyUnavailable: masqd cannot create an inotify instance. It must
+// say so, and still pick up config changes on the resync interval.
+func TestInotifyUnavailable(t *testing.T) {
+	b := newBed(t)
+	if _, err := exec.LookPath("setpriv"); err != nil {
+		t.Skip("end-to-end test skipped: setpriv not installed (apt-get install -y util-linux)")
+	}
+	// A uid of its own per test process, far above any real account.
+	uid := 3_000_000_000 + os.Getpid()%1_000_000
+	held := exhaustInotify(t, uid)
+	cfg := writeConfig(t, "nonMasqueradeCIDRs: [10.0.0.0/8]\nresyncInterval: 500ms\n")
+	caps := "+net_admin,+sys_admin,+dac_override,+dac_read_search"
+	wrapper := []string{"setpriv", fmt.Sprintf("--reuid=%d", uid), fmt.Sprintf("--regid=%d", uid), "--clear-groups",
+		"--inh-caps=" + caps, "--ambient-caps=" + caps, "--"}
+	p, url := startAgentAs(t, b, wrapper, cfg)
+	eventually(t, 5*time.Second, "ready", statusIs(url+"/readyz", 200))
+	eventually(t, time.Second, "inotify failure logged", logHas(t, p, "WARN", "cannot create an inotify instance"))
+	for _, l := range logLines(t, p, "inotify") {
+		t.Logf("log (uid %d, %d inotify instances held by the test): %s", uid, held, l)
+	}
+	checkTraffic(t, b, expect{"10.96.0.10": false, "172.20.0.10": true})
+
+	// Without file events every resync re-reads the file.
+	unchanged, err := metric(p, `masqd_config_loads_total{result="unchanged"}`)
+	if err != nil {
+		unchanged = 0 // no such load yet
+	}
+	eventually(t, 2*time.Second, "re-reads on the resync interval", func() error {
+		n, err := metric(p, `masqd_config_loads_total{result="unchanged"}`)
+		if err != nil {
+			return err
+		}
+		if n < unchanged+2 {
+			return fmt.Errorf("%v unchanged loads, want at least %v", n, unchanged+2)
+		}
+		return nil
+	})
+
+	start := time.Now()
+	replaceFile(t, cfg, "nonMasqueradeCIDRs: [172.16.0.0/12]\nresyncInterval: 500ms\n")
+	eventually(t, 2*time.Second, "the change applied on a resync", sourceIs(b, "10.96.0.10", testbed.NodeIP4))
+	t.Logf("the change was applied %v after the write (resyncInterval 500ms)", time.Since(start).Round(time.Millisecond))
+	checkTraffic(t, b, expect{"10.96.0.10": true, "172.20.0.10": false})
+	eventually(t, time.Second, "still ready", statusIs(url+"/readyz", 200))
 }
