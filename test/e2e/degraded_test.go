@@ -195,9 +195,16 @@ func TestConfigUnreadable(t *testing.T) {
 	if _, err := exec.LookPath("setpriv"); err != nil {
 		t.Skip("end-to-end test skipped: setpriv not installed (apt-get install -y util-linux)")
 	}
-	cfg := writeConfig(t, "nonMasqueradeCIDRs: [10.0.0.0/8]\n")
-	wrapper := []string{"setpriv", "--bounding-set=-dac_override,-dac_read_search", "--inh-caps=-all", "--"}
-	p, url := startAgentAs(t, b, wrapper, cfg)
+	dir := filepath.Join(t.TempDir(), "config")
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = os.Chmod(dir, 0o755) })
+	cfg := filepath.Join(dir, "ip-masq-agent")
+	if err := os.WriteFile(cfg, []byte("nonMasqueradeCIDRs: [10.0.0.0/8]\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p, url := startAgentAs(t, b, noDACOverride, cfg)
 	eventually(t, 5*time.Second, "ready", statusIs(url+"/readyz", 200))
 	caps, err := effectiveCaps(p.cmd.Process.Pid)
 	if err != nil {
@@ -240,6 +247,59 @@ func TestConfigUnreadable(t *testing.T) {
 	eventually(t, time.Second, "config valid again", metricIs(p, "masqd_config_valid", 1))
 	eventually(t, time.Second, "recovery logged", logHas(t, p, "config valid again"))
 	checkTraffic(t, b, want)
+
+	// The same for a directory on the way that cannot be searched.
+	if err := os.Chmod(dir, 0); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, time.Second, "not ready while the directory is closed", statusIs(url+"/readyz", 503))
+	eventually(t, time.Second, "config invalid", metricIs(p, "masqd_config_valid", 0))
+	eventually(t, time.Second, "error logged", logHas(t, p, "ERROR", "stat "+cfg, "permission denied"))
+	for _, l := range logLines(t, p, "stat "+cfg) {
+		t.Logf("log: %s", l)
+	}
+	checkTraffic(t, b, want)
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, time.Second, "ready again", statusIs(url+"/readyz", 200))
+	eventually(t, time.Second, "config valid again", metricIs(p, "masqd_config_valid", 1))
+}
+
+// noDACOverride runs a command as root without the capabilities that let
+// root read any file.
+var noDACOverride = []string{"setpriv", "--bounding-set=-dac_override,-dac_read_search", "--inh-caps=-all", "--"}
+
+// TestConfigUnreadableAtStart: a config file that cannot be read when the
+// agent starts is not taken for a missing one: nothing is applied, the agent
+// is not ready, and it starts converging once the file can be read.
+func TestConfigUnreadableAtStart(t *testing.T) {
+	b := newBed(t)
+	if _, err := exec.LookPath("setpriv"); err != nil {
+		t.Skip("end-to-end test skipped: setpriv not installed (apt-get install -y util-linux)")
+	}
+	cfg := writeConfig(t, "nonMasqueradeCIDRs: [10.0.0.0/8]\n")
+	if err := os.Chmod(cfg, 0); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = os.Chmod(cfg, 0o644) })
+	p, url := startAgentAs(t, b, noDACOverride, cfg)
+	eventually(t, 5*time.Second, "error logged", logHas(t, p, "ERROR", "nothing applied until it is fixed", cfg, "permission denied"))
+	for _, l := range logLines(t, p, "permission denied") {
+		t.Logf("log: %s", l)
+	}
+	eventually(t, time.Second, "not ready", statusIs(url+"/readyz", 503))
+	eventually(t, time.Second, "config invalid", metricIs(p, "masqd_config_valid", 0))
+	if out, err := b.Exec(t.Context(), b.NodeNS, "nft", "list", "tables"); err != nil || strings.Contains(string(out), "masqd") {
+		t.Errorf("a table while no config could be read (%v):\n%s", err, out)
+	}
+	checkTraffic(t, b, expect{"11.11.11.11": false})
+
+	if err := os.Chmod(cfg, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, time.Second, "ready", statusIs(url+"/readyz", 200))
+	checkTraffic(t, b, expect{"10.96.0.10": false, "172.20.0.10": true, "11.11.11.11": true})
 }
 
 // exhaustInotify uses up the inotify instances of uid, which no other
