@@ -1,0 +1,246 @@
+package e2e
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"math/rand/v2"
+	"net/netip"
+	"os/exec"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/masqd/masqd/internal/config"
+	"github.com/masqd/masqd/internal/nft"
+	"github.com/masqd/masqd/test/e2e/testbed"
+)
+
+var crashRounds = flag.Int("crash-rounds", 8, "rounds of TestCrashDuringSync: each kills `masqd --once` at a random moment of a large sync")
+
+// crashCIDRs is the size of each of the crash test's two configs.
+const crashCIDRs = 20_000
+
+// crashConfig is one of the crash test's configs: its file and the
+// intervals its nonMasqueradeCIDRs merge to.
+type crashConfig struct {
+	name, path string
+	intervals  []nft.Interval
+}
+
+// newCrashConfig writes a config of crashCIDRs IPv4 prefixes: n random /32
+// and /24 prefixes drawn from 20.0.0.0–89.255.255.255 (clear of every
+// destination of the bed), followed by shared and extra. The draw is fixed
+// by seed.
+func newCrashConfig(t *testing.T, name string, seed uint64, shared, extra []string) crashConfig {
+	t.Helper()
+	r := rand.New(rand.NewPCG(seed, 0x6d617371))
+	cidrs := make([]string, 0, crashCIDRs)
+	for len(cidrs) < crashCIDRs-len(shared)-len(extra) {
+		a := netip.AddrFrom4([4]byte{byte(20 + r.IntN(70)), byte(r.IntN(256)), byte(r.IntN(256)), byte(r.IntN(256))})
+		bits := 32
+		if r.IntN(4) == 0 {
+			bits = 24
+		}
+		cidrs = append(cidrs, netip.PrefixFrom(a, bits).Masked().String())
+	}
+	cidrs = append(append(cidrs, shared...), extra...)
+	prefixes := make([]netip.Prefix, len(cidrs))
+	for i, c := range cidrs {
+		prefixes[i] = netip.MustParsePrefix(c)
+	}
+	cfg := writeConfig(t, "nonMasqueradeCIDRs:\n- "+strings.Join(cidrs, "\n- ")+"\n")
+	return crashConfig{name: name, path: cfg, intervals: nft.Merge(prefixes)}
+}
+
+// crashState is what the kernel held after a kill: the name of the config
+// whose intervals the set holds, "no table", or a description of a mix.
+func crashState(ctx context.Context, c *nft.Conn, rules []string, known ...crashConfig) (string, error) {
+	st, err := c.Current(ctx, nft.DefaultTable, nft.DefaultChain)
+	if err != nil {
+		return "", err
+	}
+	if !st.Exists {
+		return "no table", nil
+	}
+	var problems []string
+	var comments []string
+	for _, r := range st.Rules {
+		comments = append(comments, r.Comment)
+	}
+	if !slices.Equal(comments, rules) {
+		problems = append(problems, fmt.Sprintf("chain rules %q, want %q", comments, rules))
+	}
+	if n := len(st.Sets[nft.SetV6]); n != 0 {
+		problems = append(problems, fmt.Sprintf("%d IPv6 intervals, want none", n))
+	}
+	got, ok := st.Sets[nft.SetV4]
+	if !ok {
+		problems = append(problems, "no set "+nft.SetV4)
+	}
+	name := ""
+	for _, k := range known {
+		if slices.Equal(got, k.intervals) {
+			name = k.name
+		}
+	}
+	if name == "" {
+		desc := fmt.Sprintf("%d IPv4 intervals, equal to none of", len(got))
+		for _, k := range known {
+			desc += fmt.Sprintf(" %s (%d)", k.name, len(k.intervals))
+		}
+		problems = append(problems, desc)
+	}
+	if len(problems) > 0 {
+		return "", fmt.Errorf("mixed or incomplete table: %s", strings.Join(problems, "; "))
+	}
+	return name, nil
+}
+
+// onceTimed runs `masqd --once` on cfg to completion and returns how long it took.
+func onceTimed(t *testing.T, b *testbed.Bed, cfg string) time.Duration {
+	t.Helper()
+	start := time.Now()
+	out, err := exec.Command(masqdBin, "--once", "--config", cfg, "--netns="+b.NodePath(), "--log-format=console").CombinedOutput()
+	took := time.Since(start)
+	if err != nil {
+		t.Fatalf("masqd --once --config %s: %v\n%s", cfg, err, out)
+	}
+	return took
+}
+
+// TestCrashDuringSync kills `masqd --once` with SIGKILL at random moments
+// while it swaps one large set for another, and checks that the kernel then
+// holds exactly the old set or exactly the new one, with the whole chain,
+// never a mix: masqd commits each sync in one netlink batch. After every
+// kill, a run to completion converges on the new config.
+func TestCrashDuringSync(t *testing.T) {
+	b := newBed(t)
+	if *crashRounds < 1 {
+		t.Fatalf("-crash-rounds %d: want at least 1", *crashRounds)
+	}
+	// A and B differ in nearly every entry; each exempts one bed destination
+	// the other masquerades, so traffic tells them apart.
+	shared := []string{"192.168.0.0/16", "100.64.0.0/10", "198.51.100.0/24"}
+	cfgA := newCrashConfig(t, "A", 1, shared, []string{"10.0.0.0/8"})
+	cfgB := newCrashConfig(t, "B", 2, shared, []string{"172.16.0.0/12"})
+	rs := nft.Build(config.Default(config.Options{}), nft.DefaultOptions())
+	var rules []string
+	for _, r := range rs.Rules {
+		rules = append(rules, r.Comment)
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	conn, err := nft.Open(b.NodePath())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	expectState := func(want crashConfig) {
+		t.Helper()
+		got, err := crashState(ctx, conn, rules, cfgA, cfgB)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got != want.name {
+			t.Fatalf("the kernel holds %s, want %s", got, want.name)
+		}
+	}
+
+	// A full run, timed: create A, then swap to B and back to A.
+	create := onceTimed(t, b, cfgA.path)
+	expectState(cfgA)
+	toB := onceTimed(t, b, cfgB.path)
+	expectState(cfgB)
+	toA := onceTimed(t, b, cfgA.path)
+	expectState(cfgA)
+	full := max(toA, toB)
+	t.Logf("%d CIDRs per config: A merges to %d intervals, B to %d; masqd --once took %v to create A, %v to swap to B, %v back to A",
+		crashCIDRs, len(cfgA.intervals), len(cfgB.intervals), create, toB, toA)
+
+	// Each round kills the swap from the config the kernel holds to the
+	// other one, then converges on the other one; the next round goes back.
+	r := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 0))
+	budget := 10 * time.Minute
+	if d, ok := t.Deadline(); ok {
+		budget = min(budget, time.Until(d)/2)
+	}
+	start := time.Now()
+	var before, after, finished, mixes, rounds int
+	from, to := cfgA, cfgB
+	for i := 0; i < *crashRounds && time.Since(start) < budget; i++ {
+		rounds++
+		roundStart := time.Now()
+		// Delays are drawn from [0, 1.2×full]; every other round from its
+		// top third only, where the commit lies (a sync reads the table
+		// back first and commits at the end). full is the last swap's
+		// time, so the window follows the machine's load.
+		lo, hi := time.Duration(0), full*6/5
+		if i%2 == 1 {
+			lo = hi * 2 / 3
+		}
+		delay := lo + time.Duration(r.Int64N(int64(hi-lo)))
+		cmd := exec.Command(masqdBin, "--once", "--config", to.path, "--netns="+b.NodePath(), "--log-format=console")
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		killed := false
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatalf("round %d: masqd --once exited before the kill: %v", i, err)
+			}
+		case <-time.After(delay):
+			killed = cmd.Process.Kill() == nil
+			err := <-done
+			if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); !ok || !ws.Signaled() {
+				// It exited on its own between the timer and the kill.
+				killed = false
+				if err != nil {
+					t.Fatalf("round %d: masqd --once: %v", i, err)
+				}
+			}
+		}
+		readStart := time.Now()
+		got, err := crashState(ctx, conn, rules, from, to)
+		read := time.Since(readStart)
+		switch {
+		case err != nil:
+			mixes++
+			t.Errorf("round %d, %s → %s, killed after %v: %v", i, from.name, to.name, delay, err)
+		case !killed:
+			finished++
+			if got != to.name {
+				t.Errorf("round %d: masqd --once finished, but the kernel holds %s, want %s", i, got, to.name)
+			}
+		case got == from.name:
+			before++
+		case got == to.name:
+			after++
+		default:
+			t.Errorf("round %d: the kernel holds %s after the kill, want %s or %s", i, got, from.name, to.name)
+		}
+		full = onceTimed(t, b, to.path)
+		expectState(to)
+		t.Logf("round %d: %s → %s, kill after %v: kernel held %s (read back in %v); the swap then took %v; round took %v",
+			i, from.name, to.name, delay.Round(time.Millisecond), got, read.Round(time.Millisecond), full.Round(time.Millisecond), time.Since(roundStart).Round(time.Millisecond))
+		from, to = to, from
+	}
+	if rounds < *crashRounds {
+		t.Logf("stopped after %d of %d rounds: the time budget of %v is spent", rounds, *crashRounds, budget)
+	}
+	t.Logf("%d rounds in %v: killed before the commit %d, after it %d, finished before the kill %d; mixed tables %d",
+		rounds, time.Since(start).Round(time.Millisecond), before, after, finished, mixes)
+
+	// The last config is B, and traffic follows it.
+	if from.name != cfgB.name {
+		onceTimed(t, b, cfgB.path)
+	}
+	expectState(cfgB)
+	checkTraffic(t, b, expect{"172.20.0.10": false, "10.96.0.10": true, "192.168.5.10": false, "11.11.11.11": true})
+}
