@@ -80,8 +80,12 @@ func unknownKeyFix(k string) string {
 			best, bestDist = known, d
 		}
 	}
-	if best != "" {
+	switch {
+	case best != "":
 		return fmt.Sprintf("did you mean %q?", best)
+	case k == "apiVersion" || k == "kind" || k == "data" || k == "metadata":
+		return "this is a Kubernetes manifest: masqd reads the ConfigMap's config key as mounted into the pod, " +
+			"not the manifest; give it the mounted file, or the text under data.config"
 	}
 	return "remove it; the keys are " + strings.Join(knownKeys, ", ")
 }
