@@ -14,7 +14,7 @@ func parseCIDR(s string, opts Options) (p netip.Prefix, msg, fix string) {
 		return p, "empty CIDR", "remove the entry"
 	}
 	if t := strings.TrimSpace(s); t != s {
-		return p, fmt.Sprintf("%q has spaces around it", s), fmt.Sprintf("write %q", t)
+		return p, fmt.Sprintf("%q has spaces around it", shown(s)), fmt.Sprintf("write %q", shown(t))
 	}
 	if i := strings.IndexByte(s, '%'); i >= 0 {
 		bare := s[:i]
@@ -24,19 +24,19 @@ func parseCIDR(s string, opts Options) (p netip.Prefix, msg, fix string) {
 		if bp, err := netip.ParsePrefix(bare); err == nil {
 			bare = bp.Masked().String()
 		}
-		return p, s + " has a zone; a CIDR cannot name an interface", "write " + bare
+		return p, shown(s) + " has a zone; a CIDR cannot name an interface", "write " + shown(bare)
 	}
 	if !strings.Contains(s, "/") {
 		a, err := netip.ParseAddr(s)
 		if err != nil {
-			return p, fmt.Sprintf("%q is not a CIDR", s), example
+			return p, fmt.Sprintf("%q is not a CIDR", shown(s)), example
 		}
 		a = a.Unmap()
 		return p, s + " is an address, not a CIDR", fmt.Sprintf("write %s/%d for this one address", a, a.BitLen())
 	}
 	p, err := netip.ParsePrefix(s)
 	if err != nil {
-		return p, fmt.Sprintf("%q is not a CIDR: %s", s, parseReason(err)), example
+		return p, fmt.Sprintf("%q is not a CIDR: %s", shown(s), shown(parseReason(err))), example
 	}
 	if p.Addr().Is4In6() && p.Bits() >= 96 {
 		v4 := netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96).Masked()
@@ -67,17 +67,25 @@ func unknownKeyFix(k string) string {
 		return strings.ToLower(strings.NewReplacer("_", "", "-", "").Replace(s))
 	}
 	best, bestDist := "", 4
+	lower := strings.ToLower(k)
 	for _, known := range knownKeys {
 		if norm(k) == norm(known) {
 			best, bestDist = known, 0
 			break
 		}
-		if d := editDistance(strings.ToLower(k), strings.ToLower(known)); d < bestDist {
+		if abs(len(lower)-len(known)) >= bestDist {
+			continue // at least that many edits: no need to count them
+		}
+		if d := editDistance(lower, strings.ToLower(known)); d < bestDist {
 			best, bestDist = known, d
 		}
 	}
-	if best != "" {
+	switch {
+	case best != "":
 		return fmt.Sprintf("did you mean %q?", best)
+	case k == "apiVersion" || k == "kind" || k == "data" || k == "metadata":
+		return "this is a Kubernetes manifest: masqd reads the ConfigMap's config key as mounted into the pod, " +
+			"not the manifest; give it the mounted file, or the text under data.config"
 	}
 	return "remove it; the keys are " + strings.Join(knownKeys, ", ")
 }
@@ -101,4 +109,11 @@ func editDistance(a, b string) int {
 		prev, cur = cur, prev
 	}
 	return prev[len(b)]
+}
+
+func abs(n int) int {
+	if n < 0 {
+		return -n
+	}
+	return n
 }

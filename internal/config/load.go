@@ -29,7 +29,7 @@ func Load(path string, opts Options) (*Config, error) {
 	case errors.Is(err, fs.ErrNotExist):
 		return Default(opts), nil
 	case err != nil:
-		return nil, fmt.Errorf("read config %s: %w", path, err)
+		return nil, readError(path, err)
 	case !info.IsDir():
 		data, err := readFile(path)
 		if errors.Is(err, fs.ErrNotExist) {
@@ -42,7 +42,7 @@ func Load(path string, opts Options) (*Config, error) {
 	}
 	entries, err := os.ReadDir(path)
 	if err != nil {
-		return nil, fmt.Errorf("read config %s: %w", path, err)
+		return nil, readError(path, err)
 	}
 	var (
 		results  []*fileResult
@@ -79,25 +79,45 @@ func Load(path string, opts Options) (*Config, error) {
 func readFile(name string) ([]byte, error) {
 	f, err := os.OpenFile(name, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
-		return nil, fmt.Errorf("read config %s: %w", name, err)
+		return nil, readError(name, err)
 	}
 	defer f.Close()
 	info, err := f.Stat()
 	if err != nil {
-		return nil, fmt.Errorf("read config %s: %w", name, err)
+		return nil, readError(name, err)
 	}
 	if !info.Mode().IsRegular() {
-		return nil, fmt.Errorf("read config %s: %w", name, ErrNotRegular)
+		return nil, readError(name, ErrNotRegular)
 	}
 	if info.Size() > MaxFileSize {
-		return nil, fmt.Errorf("read config %s: %w", name, ErrTooLarge)
+		return nil, tooLarge(name, info.Size())
 	}
 	buf := bytes.NewBuffer(make([]byte, 0, info.Size()+bytes.MinRead))
 	if _, err := buf.ReadFrom(io.LimitReader(f, MaxFileSize+1)); err != nil {
-		return nil, fmt.Errorf("read config %s: %w", name, err)
+		return nil, readError(name, err)
 	}
 	if buf.Len() > MaxFileSize {
-		return nil, fmt.Errorf("read config %s: %w", name, ErrTooLarge)
+		return nil, tooLarge(name, int64(buf.Len()))
 	}
 	return buf.Bytes(), nil
+}
+
+// readError names the file that cannot be read and, for a denied
+// permission, says how to grant it.
+func readError(name string, err error) error {
+	if pe := new(fs.PathError); errors.As(err, &pe) && pe.Path == name {
+		err = pe.Err // the path is said once, first
+	}
+	if errors.Is(err, fs.ErrPermission) {
+		return fmt.Errorf("read config %s: %w (fix: let masqd's user read it and every directory above it: "+
+			"chmod a+r, or set the ConfigMap volume's defaultMode, such as 0444; check SELinux or AppArmor labels too)", name, err)
+	}
+	return fmt.Errorf("read config %s: %w", name, err)
+}
+
+// tooLarge is the error for a file of size bytes, over the cap: it was not
+// read.
+func tooLarge(name string, size int64) error {
+	return fmt.Errorf("read config %s: %w: it has at least %d bytes (fix: a config is a few KiB; check that the path names "+
+		"the config, or split a long nonMasqueradeCIDRs list into files of a directory)", name, ErrTooLarge, size)
 }

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // The keys of ip-masq-agent's config.
@@ -122,7 +123,24 @@ func (ps *problems) add(at pos, field, msg, fix string) {
 		ps.dropped++
 		return
 	}
-	ps.list = append(ps.list, Problem{File: ps.file, Line: int(at.line), Column: int(at.col), Field: field, Message: msg, Fix: fix})
+	ps.list = append(ps.list, Problem{File: ps.file, Line: int(at.line), Column: int(at.col), Field: shown(field), Message: msg, Fix: fix})
+}
+
+// maxShown caps how much of a value a problem quotes: a file may hold a
+// key or a string megabytes long, and a problem is read in a log line.
+const maxShown = 80
+
+// shown returns s cut to maxShown bytes at a character boundary, with "…"
+// marking the cut.
+func shown(s string) string {
+	if len(s) <= maxShown {
+		return s
+	}
+	cut := maxShown
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "…"
 }
 
 func (ps *problems) done() []Problem {
@@ -198,7 +216,7 @@ func (r *fileResult) validate(fields []field, opts Options, ps *problems) {
 			r.limit, r.hasLimit = checkLimit(f.key, f.val.scalar, ps)
 			r.limitAt = f.val.at
 		default:
-			ps.add(f.at, f.key, fmt.Sprintf("unknown key %q", f.key), unknownKeyFix(f.key))
+			ps.add(f.at, f.key, fmt.Sprintf("unknown key %q", shown(f.key)), unknownKeyFix(f.key))
 		}
 	}
 	r.checkLists(ps)
@@ -281,13 +299,19 @@ func checkCIDRList(l List, at pos, v value, opts Options, ps *problems) listResu
 func entryName(key string, i int) string { return key + "[" + strconv.Itoa(i) + "]" }
 
 // quoteList renders ss as a flow list of quoted strings, valid in both YAML
-// and JSON.
+// and JSON, or its first entries and "…" when ss is long.
 func quoteList(ss []string) string {
-	quoted := make([]string, 0, len(ss))
+	const maxEntries = 8
+	quoted := make([]string, 0, min(len(ss), maxEntries+1))
 	for _, s := range ss {
-		if s = strings.TrimSpace(s); s != "" {
-			quoted = append(quoted, strconv.Quote(s))
+		if s = strings.TrimSpace(s); s == "" {
+			continue
 		}
+		if len(quoted) == maxEntries || len(s) > maxShown {
+			quoted = append(quoted, "…")
+			break
+		}
+		quoted = append(quoted, strconv.Quote(s))
 	}
 	return "[" + strings.Join(quoted, ", ") + "]"
 }
@@ -298,7 +322,7 @@ func checkBool(key string, v scalar, ps *problems) bool {
 		return v.text == "true"
 	case kindString:
 		fix := "write true or false"
-		switch strings.ToLower(v.text) {
+		switch strings.ToLower(shown(v.text)) {
 		case "true", "false":
 			fix = "write " + strings.ToLower(v.text) + " without quotes"
 		case "yes", "y", "on", "1":
@@ -306,7 +330,7 @@ func checkBool(key string, v scalar, ps *problems) bool {
 		case "no", "n", "off", "0":
 			fix = "write false"
 		}
-		ps.add(v.at, key, fmt.Sprintf("must be true or false, not the string %q", v.text), fix)
+		ps.add(v.at, key, fmt.Sprintf("must be true or false, not the string %q", shown(v.text)), fix)
 	default:
 		ps.add(v.at, key, "must be true or false, not "+v.kind.String(), "write true or false")
 	}
@@ -318,7 +342,7 @@ func checkDuration(key string, v scalar, ps *problems) (time.Duration, bool) {
 	switch v.kind {
 	case kindString:
 	case kindInt, kindFloat:
-		ps.add(v.at, key, "must be a duration with a unit, not a number", fmt.Sprintf("write %q", v.text+"s"))
+		ps.add(v.at, key, "must be a duration with a unit, not a number", inSeconds(v.text, fix))
 		return 0, false
 	default:
 		ps.add(v.at, key, "must be a duration, not "+v.kind.String(), fix)
@@ -329,18 +353,28 @@ func checkDuration(key string, v scalar, ps *problems) (time.Duration, bool) {
 	case err != nil:
 		f := fix
 		if _, numErr := strconv.ParseFloat(v.text, 64); numErr == nil {
-			f = fmt.Sprintf("write %q", v.text+"s")
+			f = inSeconds(v.text, fix)
 		}
-		ps.add(v.at, key, fmt.Sprintf("%q is not a duration", v.text), f)
+		ps.add(v.at, key, fmt.Sprintf("%q is not a duration", shown(v.text)), f)
 	case d <= 0:
-		ps.add(v.at, key, fmt.Sprintf("%q is not positive", v.text), fix)
+		ps.add(v.at, key, fmt.Sprintf("%q is not positive", shown(v.text)), fix)
 	case d < minResyncInterval:
-		ps.add(v.at, key, fmt.Sprintf("%q is below the minimum of %s", v.text, minResyncInterval),
+		ps.add(v.at, key, fmt.Sprintf("%q is below the minimum of %s", shown(v.text), minResyncInterval),
 			fmt.Sprintf("use %s or more; the default is %s", minResyncInterval, formatDuration(DefaultResyncInterval)))
 	default:
 		return d, true
 	}
 	return 0, false
+}
+
+// inSeconds suggests reading the number text as seconds, if that makes a
+// valid resyncInterval, and returns fallback if it does not.
+func inSeconds(text, fallback string) string {
+	d, err := time.ParseDuration(text + "s")
+	if err != nil || d < minResyncInterval {
+		return fallback
+	}
+	return fmt.Sprintf("write %q", formatDuration(d))
 }
 
 func checkLimit(key string, v scalar, ps *problems) (int, bool) {
@@ -350,9 +384,9 @@ func checkLimit(key string, v scalar, ps *problems) (int, bool) {
 		n, err := strconv.Atoi(v.text)
 		switch {
 		case err != nil:
-			ps.add(v.at, key, v.text+" is out of range", fix)
+			ps.add(v.at, key, shown(v.text)+" is out of range", fix)
 		case n < 0:
-			ps.add(v.at, key, v.text+" is negative", "use 0 for no limit, or a positive number")
+			ps.add(v.at, key, shown(v.text)+" is negative", "use 0 for no limit, or a positive number")
 		default:
 			return n, true
 		}
@@ -361,13 +395,13 @@ func checkLimit(key string, v scalar, ps *problems) (int, bool) {
 		if n, err := strconv.ParseFloat(v.text, 64); err == nil && n == float64(int64(n)) && n >= 0 {
 			f = "write " + strconv.FormatInt(int64(n), 10)
 		}
-		ps.add(v.at, key, v.text+" is not a whole number", f)
+		ps.add(v.at, key, shown(v.text)+" is not a whole number", f)
 	case kindString:
 		f := fix
 		if n, err := strconv.Atoi(strings.TrimSpace(v.text)); err == nil && n >= 0 {
 			f = "write " + strconv.Itoa(n) + " without quotes"
 		}
-		ps.add(v.at, key, fmt.Sprintf("must be a number, not the string %q", v.text), f)
+		ps.add(v.at, key, fmt.Sprintf("must be a number, not the string %q", shown(v.text)), f)
 	default:
 		ps.add(v.at, key, "must be a number, not "+v.kind.String(), fix)
 	}

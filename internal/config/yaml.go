@@ -3,10 +3,12 @@ package config
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"regexp"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"gopkg.in/yaml.v3"
 )
@@ -134,15 +136,24 @@ func yamlScalar(n *yaml.Node) scalar {
 		}
 	case "!!float":
 		v.kind = kindFloat
+		if wholeNumber.MatchString(n.Value) {
+			v.kind = kindInt // too large for yaml.v3's int64: reported as out of range
+		}
 	}
 	return v
 }
 
+var wholeNumber = regexp.MustCompile(`^[-+]?[0-9]+$`)
+
 var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
 
 // yamlSyntax explains a parse error. yaml.v3 gives a line at most, and its
-// message about a tab is obscure, so a tab in an indentation is found here.
+// messages about a tab or a byte that is not text are obscure, so a tab in
+// an indentation, or a byte YAML does not allow, is found here.
 func yamlSyntax(data []byte, err error) (pos, string, string) {
+	if at, msg, ok := notText(data); ok {
+		return at, msg, "a config is UTF-8 text: check that this is the right file, and save it as UTF-8 without control characters"
+	}
 	for i, line := range bytes.Split(data, []byte{'\n'}) {
 		rest := bytes.TrimLeft(line, " \t")
 		indent := line[:len(line)-len(rest)]
@@ -162,4 +173,42 @@ func yamlSyntax(data []byte, err error) (pos, string, string) {
 		fix = `quote a value that contains ": "`
 	}
 	return at, "invalid YAML: " + msg, fix
+}
+
+// notText finds the first byte of data that is not valid UTF-8, or the
+// first character YAML does not allow in a file (control characters other
+// than tab, line feed and carriage return, surrogates, U+FFFE, U+FFFF).
+func notText(data []byte) (pos, string, bool) {
+	line, lineStart := 1, 0
+	for off := 0; off < len(data); {
+		r, size := utf8.DecodeRune(data[off:])
+		var msg string
+		switch {
+		case r == utf8.RuneError && size == 1:
+			msg = fmt.Sprintf("byte 0x%02x is not UTF-8 text", data[off])
+		case !yamlPrintable(r):
+			msg = fmt.Sprintf("control character %U is not text", r)
+		}
+		if msg != "" {
+			return pos{int32(line), int32(1 + utf8.RuneCount(data[lineStart:off]))}, msg, true
+		}
+		if r == '\n' {
+			line, lineStart = line+1, off+1
+		}
+		off += size
+	}
+	return pos{}, "", false
+}
+
+// yamlPrintable reports whether YAML allows r in a file.
+func yamlPrintable(r rune) bool {
+	switch {
+	case r == '\t', r == '\n', r == '\r', r == 0x85:
+		return true
+	case r < 0x20, r >= 0x7f && r < 0xa0:
+		return false
+	case r >= 0xd800 && r < 0xe000, r == 0xfffe, r == 0xffff:
+		return false
+	}
+	return true
 }
