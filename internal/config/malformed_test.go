@@ -390,3 +390,20 @@ func loadWithoutDACOverride(path string) (*Config, error) {
 	r := <-done
 	return r.cfg, r.err
 }
+
+// TestYAMLSyntaxScanIsFlat: explaining a syntax error looks for tabs line by
+// line without a slice of every line, which for a file of blank lines under
+// the cap would take 24 bytes a byte.
+func TestYAMLSyntaxScanIsFlat(t *testing.T) {
+	data := []byte("nonMasqueradeCIDRs: [\n" + strings.Repeat("\n", 4<<20))
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	_, msg, _ := yamlSyntax(data, errors.New("yaml: line 4194305: did not find expected node content"))
+	runtime.ReadMemStats(&after)
+	if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 1<<20 {
+		t.Errorf("yamlSyntax of %d lines allocated %d bytes", len(data), alloc)
+	}
+	if msg != "invalid YAML: did not find expected node content" {
+		t.Errorf("message %q", msg)
+	}
+}

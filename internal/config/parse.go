@@ -322,7 +322,7 @@ func checkBool(key string, v scalar, ps *problems) bool {
 		return v.text == "true"
 	case kindString:
 		fix := "write true or false"
-		switch strings.ToLower(shown(v.text)) {
+		switch strings.ToLower(v.text) {
 		case "true", "false":
 			fix = "write " + strings.ToLower(v.text) + " without quotes"
 		case "yes", "y", "on", "1":

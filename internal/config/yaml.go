@@ -154,11 +154,13 @@ func yamlSyntax(data []byte, err error) (pos, string, string) {
 	if at, msg, ok := notText(data); ok {
 		return at, msg, "a config is UTF-8 text: check that this is the right file, and save it as UTF-8 without control characters"
 	}
-	for i, line := range bytes.Split(data, []byte{'\n'}) {
+	i := 0
+	for line := range bytes.Lines(data) {
+		i++
 		rest := bytes.TrimLeft(line, " \t")
 		indent := line[:len(line)-len(rest)]
 		if tab := bytes.IndexByte(indent, '\t'); tab >= 0 && len(bytes.TrimSpace(rest)) > 0 && rest[0] != '#' {
-			return pos{int32(i + 1), int32(tab + 1)}, "a tab in the indentation", "indent with spaces; YAML does not allow tabs there"
+			return pos{int32(i), int32(tab + 1)}, "a tab in the indentation", "indent with spaces; YAML does not allow tabs there"
 		}
 	}
 	var at pos
