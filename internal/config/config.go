@@ -51,6 +51,8 @@ type Config struct {
 
 	// sources says where each entry of each list came from.
 	sources [numLists][]run
+	// warnings found while parsing; Warnings adds the conflicts.
+	warnings []Problem
 }
 
 // The defaults' nonMasqueradeCIDRs, as in ip-masq-agent: the RFC 1918 ranges,

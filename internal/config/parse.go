@@ -101,6 +101,9 @@ type fileResult struct {
 
 	lists [numLists]listResult
 
+	// warnings are problems that do not make the file invalid.
+	warnings []Problem
+
 	masqLinkLocal, masqLinkLocalIPv6 bool
 
 	resync    time.Duration
@@ -192,6 +195,13 @@ func isJSON(data []byte) bool {
 func (r *fileResult) validate(fields []field, opts Options, ps *problems) {
 	seen := make(map[string]pos, len(fields))
 	for _, f := range fields {
+		if known := foldKey(f.key); known != "" && known != f.key {
+			// ip-masq-agent decoded with encoding/json, which matches keys
+			// in any case: read them, so that its configs still apply.
+			r.warnings = append(r.warnings, Problem{File: r.file, Line: int(f.at.line), Column: int(f.at.col), Field: f.key,
+				Message: fmt.Sprintf("read as %q, as ip-masq-agent did", known), Fix: fmt.Sprintf("write %q", known)})
+			f.key = known
+		}
 		if first, dup := seen[f.key]; dup {
 			ps.add(f.at, f.key, fmt.Sprintf("duplicate key (first at line %d, column %d)", first.line, first.col),
 				"remove one of them")
@@ -244,6 +254,16 @@ func (r *fileResult) checkLists(ps *problems) {
 				"keep it in one of the two lists")
 		}
 	}
+}
+
+// foldKey returns the known key that k equals but for case, or "".
+func foldKey(k string) string {
+	for _, known := range knownKeys {
+		if strings.EqualFold(k, known) {
+			return known
+		}
+	}
+	return ""
 }
 
 func isKnownKey(k string) bool {
@@ -424,6 +444,7 @@ func merge(results []*fileResult, opts Options) (*Config, []Problem) {
 	)
 	for _, r := range results {
 		cfg.Files = append(cfg.Files, r.file)
+		cfg.warnings = append(cfg.warnings, r.warnings...)
 		for l := range numLists {
 			lr := r.lists[l]
 			if len(lr.cidrs) > 0 {

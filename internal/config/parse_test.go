@@ -171,15 +171,15 @@ func TestParseProblems(t *testing.T) {
 			[]want{{line: 2, col: 22, msg: "invalid JSON: invalid character '\\x01' in string literal"}}},
 		{"JSON trailing data", "{\"masqLinkLocal\": true}\n{\"cidrLimit\": 4}\n", Options{},
 			[]want{{line: 2, col: 1, msg: "invalid JSON: invalid character '{' after top-level value"}}},
-		{"JSON keeps problems before a syntax error", "{\"masqlinklocal\": true,\n\"x\" 1}", Options{},
+		{"JSON keeps problems before a syntax error", "{\"masqLinkLocl\": true,\n\"x\" 1}", Options{},
 			[]want{
 				{line: 2, col: 5, msg: "invalid JSON"},
-				{line: 1, col: 2, field: "masqlinklocal", msg: `unknown key "masqlinklocal"`, fix: `did you mean "masqLinkLocal"?`},
+				{line: 1, col: 2, field: "masqLinkLocl", msg: `unknown key "masqLinkLocl"`, fix: `did you mean "masqLinkLocal"?`},
 			}},
 
 		// Keys.
-		{"unknown key, case", "resyncinterval: 60s\n", Options{},
-			[]want{{line: 1, col: 1, field: "resyncinterval", msg: `unknown key "resyncinterval"`, fix: `did you mean "resyncInterval"?`}}},
+		{"unknown key, case and typo", "resyncintervl: 60s\n", Options{},
+			[]want{{line: 1, col: 1, field: "resyncintervl", msg: `unknown key "resyncintervl"`, fix: `did you mean "resyncInterval"?`}}},
 		{"unknown key, snake case", "masq_link_local: true\n", Options{},
 			[]want{{line: 1, col: 1, field: "masq_link_local", msg: "unknown key", fix: `did you mean "masqLinkLocal"?`}}},
 		{"unknown key, typo", "nonMasqueradeCIRDs: []\n", Options{},
@@ -303,19 +303,19 @@ func TestParseProblems(t *testing.T) {
 			}},
 
 		// All problems of a file at once.
-		{"many problems", "masqLinkLocal: \"yes\"\ncidrLimit: \"64\"\nresyncinterval: 60\nnonMasqueradeCIDRs: [10.0.0.1/8, fd00::/8]\n", Options{},
+		{"many problems", "masqLinkLocal: \"yes\"\ncidrLimit: \"64\"\nresyncIntervl: 60\nnonMasqueradeCIDRs: [10.0.0.1/8, fd00::/8]\n", Options{},
 			[]want{
 				{line: 1, col: 16, field: "masqLinkLocal", msg: "not the string"},
 				{line: 2, col: 12, field: "cidrLimit", msg: "not the string"},
-				{line: 3, col: 1, field: "resyncinterval", msg: "unknown key"},
+				{line: 3, col: 1, field: "resyncIntervl", msg: "unknown key"},
 				{line: 4, col: 22, field: "nonMasqueradeCIDRs[0]", msg: "host bits"},
 				{line: 4, col: 34, field: "nonMasqueradeCIDRs[1]", msg: "IPv6 is not enabled"},
 			}},
-		{"many problems JSON", "{\n  \"masqLinkLocal\": \"yes\",\n  \"cidrLimit\": \"64\",\n  \"resyncinterval\": 60,\n  \"nonMasqueradeCIDRs\": [\"10.0.0.1/8\",\n    \"fd00::/8\"]\n}\n", Options{},
+		{"many problems JSON", "{\n  \"masqLinkLocal\": \"yes\",\n  \"cidrLimit\": \"64\",\n  \"resyncIntervl\": 60,\n  \"nonMasqueradeCIDRs\": [\"10.0.0.1/8\",\n    \"fd00::/8\"]\n}\n", Options{},
 			[]want{
 				{line: 2, col: 20, field: "masqLinkLocal", msg: "not the string"},
 				{line: 3, col: 16, field: "cidrLimit", msg: "not the string"},
-				{line: 4, col: 3, field: "resyncinterval", msg: "unknown key"},
+				{line: 4, col: 3, field: "resyncIntervl", msg: "unknown key"},
 				{line: 5, col: 26, field: "nonMasqueradeCIDRs[0]", msg: "host bits"},
 				{line: 6, col: 5, field: "nonMasqueradeCIDRs[1]", msg: "IPv6 is not enabled"},
 			}},

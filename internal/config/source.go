@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"net/netip"
+	"slices"
 	"sort"
 )
 
@@ -74,13 +75,15 @@ func (c *Config) Source(l List, i int) Source {
 	return Source{File: runs[k].file, Line: int(runs[k].lines[i-runs[k].start])}
 }
 
-// Warnings are what `masqd check` reports about a valid config: a prefix
-// exempted in one file and forced to masquerade in another (masquerading
-// wins), and masqueradeCIDRs entries that no nonMasqueradeCIDRs entry or
-// link-local exemption covers, so that they change nothing.
+// Warnings are what `masqd check` reports about a valid config: keys
+// spelled in another case, a prefix exempted in one file and forced to
+// masquerade in another (masquerading wins), and masqueradeCIDRs entries
+// that no nonMasqueradeCIDRs entry or link-local exemption covers, so that
+// they change nothing.
 func (c *Config) Warnings() []Problem {
+	out := slices.Clone(c.warnings)
 	if len(c.MasqueradeCIDRs) == 0 {
-		return nil
+		return out
 	}
 	exempt := make(map[netip.Prefix]int, len(c.NonMasqueradeCIDRs))
 	for i, p := range c.NonMasqueradeCIDRs {
@@ -88,7 +91,6 @@ func (c *Config) Warnings() []Problem {
 			exempt[p] = i
 		}
 	}
-	var out []Problem
 	for i, p := range c.MasqueradeCIDRs {
 		src := c.Source(Masquerade, i)
 		w := Problem{File: src.File, Line: src.Line, Field: keyMasqCIDRs}

@@ -49,7 +49,7 @@ func TestParseExceptionProblems(t *testing.T) {
 		{"empty source list", "masqueradeSourceCIDRs: []\n", "masqueradeSourceCIDRs: is empty, so nothing would be masqueraded (fix: list the pod CIDRs, or remove the key to consider every source)"},
 		{"both lists in one file", "nonMasqueradeCIDRs:\n  - 10.0.0.0/8\nmasqueradeCIDRs:\n  - 10.0.0.0/8\n",
 			"cfg:4: masqueradeCIDRs: 10.0.0.0/8 is also in nonMasqueradeCIDRs (line 2) (fix: keep it in one of the two lists)"},
-		{"typo", "masqueradeCidrs: [10.20.0.0/16]\n", `did you mean "masqueradeCIDRs"?`},
+		{"typo", "masqueradeCIRDs: [10.20.0.0/16]\n", `did you mean "masqueradeCIDRs"?`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -117,5 +117,33 @@ func TestSourcesAndWarnings(t *testing.T) {
 	}
 	if d := Default(Options{}); d.Source(NonMasquerade, 0) != (Source{}) || d.Warnings() != nil {
 		t.Error("the defaults have a source or warnings")
+	}
+}
+
+// TestKeyCaseWarnings: keys in another case are read, as ip-masq-agent's
+// encoding/json read them, and each is a warning with the spelling to use.
+// The same key twice in two spellings is a duplicate.
+func TestKeyCaseWarnings(t *testing.T) {
+	cfg, err := Parse("cfg", []byte("NonMasqueradeCIDRs: [10.0.0.0/8]\nmasqlinklocal: true\n"), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(cfg.NonMasqueradeCIDRs, prefixes("10.0.0.0/8")) || !cfg.MasqLinkLocal {
+		t.Errorf("keys in another case were not read: %+v", cfg)
+	}
+	var got []string
+	for _, w := range cfg.Warnings() {
+		got = append(got, w.String())
+	}
+	want := []string{
+		`cfg:1:1: NonMasqueradeCIDRs: read as "nonMasqueradeCIDRs", as ip-masq-agent did (fix: write "nonMasqueradeCIDRs")`,
+		`cfg:2:1: masqlinklocal: read as "masqLinkLocal", as ip-masq-agent did (fix: write "masqLinkLocal")`,
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("warnings:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	_, err = Parse("cfg", []byte(`{"cidrLimit": 1, "CIDRLimit": 2}`), Options{})
+	if err == nil || !strings.Contains(err.Error(), "cfg:1:18: cidrLimit: duplicate key (first at line 1, column 2)") {
+		t.Errorf("two spellings of one key: %v", err)
 	}
 }

@@ -113,7 +113,7 @@ func TestGoldenCoversEveryKnob(t *testing.T) {
 		}
 	}
 	// Fields that do not shape the ruleset.
-	irrelevant := map[string]bool{"config.ResyncInterval": true, "config.CIDRLimit": true, "config.Files": true, "config.sources": true}
+	irrelevant := map[string]bool{"config.ResyncInterval": true, "config.CIDRLimit": true, "config.Files": true, "config.sources": true, "config.warnings": true}
 	for _, typ := range []reflect.Type{reflect.TypeFor[config.Config](), reflect.TypeFor[Options]()} {
 		prefix := "config."
 		if typ == reflect.TypeFor[Options]() {
