@@ -99,11 +99,16 @@ func crashState(ctx context.Context, c *nft.Conn, rules []string, known ...crash
 	return name, nil
 }
 
+// onceTimeout bounds one `masqd --once` of the crash test.
+const onceTimeout = time.Minute
+
 // onceTimed runs `masqd --once` on cfg to completion and returns how long it took.
 func onceTimed(t *testing.T, b *testbed.Bed, cfg string) time.Duration {
 	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), onceTimeout)
+	defer cancel()
 	start := time.Now()
-	out, err := exec.Command(masqdBin, "--once", "--config", cfg, "--netns="+b.NodePath(), "--log-format=console").CombinedOutput()
+	out, err := exec.CommandContext(ctx, masqdBin, "--once", "--config", cfg, "--netns="+b.NodePath(), "--log-format=console").CombinedOutput()
 	took := time.Since(start)
 	if err != nil {
 		t.Fatalf("masqd --once --config %s: %v\n%s", cfg, err, out)
@@ -115,7 +120,9 @@ func onceTimed(t *testing.T, b *testbed.Bed, cfg string) time.Duration {
 // It reports whether the kill ended masqd, rather than masqd exiting first.
 func onceKilled(t *testing.T, b *testbed.Bed, cfg string, delay time.Duration) bool {
 	t.Helper()
-	cmd := exec.Command(masqdBin, "--once", "--config", cfg, "--netns="+b.NodePath(), "--log-format=console")
+	ctx, cancel := context.WithTimeout(context.Background(), onceTimeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, masqdBin, "--once", "--config", cfg, "--netns="+b.NodePath(), "--log-format=console")
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
