@@ -99,16 +99,55 @@ func crashState(ctx context.Context, c *nft.Conn, rules []string, known ...crash
 	return name, nil
 }
 
+// onceTimeout bounds one `masqd --once` of the crash test.
+const onceTimeout = time.Minute
+
 // onceTimed runs `masqd --once` on cfg to completion and returns how long it took.
 func onceTimed(t *testing.T, b *testbed.Bed, cfg string) time.Duration {
 	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), onceTimeout)
+	defer cancel()
 	start := time.Now()
-	out, err := exec.Command(masqdBin, "--once", "--config", cfg, "--netns="+b.NodePath(), "--log-format=console").CombinedOutput()
+	out, err := exec.CommandContext(ctx, masqdBin, "--once", "--config", cfg, "--netns="+b.NodePath(), "--log-format=console").CombinedOutput()
 	took := time.Since(start)
 	if err != nil {
 		t.Fatalf("masqd --once --config %s: %v\n%s", cfg, err, out)
 	}
 	return took
+}
+
+// onceKilled starts `masqd --once` on cfg and sends it SIGKILL after delay.
+// It reports whether the kill ended masqd, rather than masqd exiting first.
+func onceKilled(t *testing.T, b *testbed.Bed, cfg string, delay time.Duration) bool {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), onceTimeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, masqdBin, "--once", "--config", cfg, "--netns="+b.NodePath(), "--log-format=console")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	timer := time.NewTimer(delay)
+	defer timer.Stop()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("masqd --once --config %s exited before the kill: %v", cfg, err)
+		}
+		return false
+	case <-timer.C:
+	}
+	_ = cmd.Process.Kill()
+	err := <-done
+	if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+		return true
+	}
+	// It exited on its own between the timer and the kill.
+	if err != nil {
+		t.Fatalf("masqd --once --config %s: %v", cfg, err)
+	}
+	return false
 }
 
 // TestCrashDuringSync kills `masqd --once` with SIGKILL at random moments
@@ -150,27 +189,39 @@ func TestCrashDuringSync(t *testing.T) {
 		}
 	}
 
-	// A full run, timed: create A, then swap to B and back to A.
+	// A kill while masqd creates the table leaves no table or all of it.
+	// The kill comes within 1.2 times the time a create took.
 	create := onceTimed(t, b, cfgA.path)
 	expectState(cfgA)
-	toB := onceTimed(t, b, cfgB.path)
-	expectState(cfgB)
-	toA := onceTimed(t, b, cfgA.path)
+	if out, err := b.Exec(ctx, b.NodeNS, "nft", "delete", "table", "inet", nft.DefaultTable); err != nil {
+		t.Fatalf("nft delete table: %v\n%s", err, out)
+	}
+	r := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 0))
+	delay := time.Duration(r.Int64N(int64(create) * 6 / 5))
+	killed := onceKilled(t, b, cfgA.path, delay)
+	got, err := crashState(ctx, conn, rules, cfgA)
+	if err != nil || (got != "no table" && got != cfgA.name) {
+		t.Errorf("killed after %v while creating A (killed: %v): the kernel holds %q, %v", delay, killed, got, err)
+	}
+	t.Logf("kill during the create, after %v (killed: %v): kernel held %s", delay.Round(time.Millisecond), killed, got)
+	onceTimed(t, b, cfgA.path)
 	expectState(cfgA)
-	full := max(toA, toB)
-	t.Logf("%d CIDRs per config: A merges to %d intervals, B to %d; masqd --once took %v to create A, %v to swap to B, %v back to A",
-		crashCIDRs, len(cfgA.intervals), len(cfgB.intervals), create, toB, toA)
+
+	// A full swap, timed.
+	full := onceTimed(t, b, cfgB.path)
+	expectState(cfgB)
+	t.Logf("%d CIDRs per config: A merges to %d intervals, B to %d; masqd --once took %v to create A, %v to swap to B",
+		crashCIDRs, len(cfgA.intervals), len(cfgB.intervals), create, full)
 
 	// Each round kills the swap from the config the kernel holds to the
 	// other one, then converges on the other one; the next round goes back.
-	r := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 0))
 	budget := 10 * time.Minute
 	if d, ok := t.Deadline(); ok {
 		budget = min(budget, time.Until(d)/2)
 	}
 	start := time.Now()
 	var before, after, finished, mixes, rounds int
-	from, to := cfgA, cfgB
+	from, to := cfgB, cfgA
 	for i := 0; i < *crashRounds && time.Since(start) < budget; i++ {
 		rounds++
 		roundStart := time.Now()
@@ -183,29 +234,7 @@ func TestCrashDuringSync(t *testing.T) {
 			lo = hi * 2 / 3
 		}
 		delay := lo + time.Duration(r.Int64N(int64(hi-lo)))
-		cmd := exec.Command(masqdBin, "--once", "--config", to.path, "--netns="+b.NodePath(), "--log-format=console")
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		done := make(chan error, 1)
-		go func() { done <- cmd.Wait() }()
-		killed := false
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Fatalf("round %d: masqd --once exited before the kill: %v", i, err)
-			}
-		case <-time.After(delay):
-			killed = cmd.Process.Kill() == nil
-			err := <-done
-			if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); !ok || !ws.Signaled() {
-				// It exited on its own between the timer and the kill.
-				killed = false
-				if err != nil {
-					t.Fatalf("round %d: masqd --once: %v", i, err)
-				}
-			}
-		}
+		killed := onceKilled(t, b, to.path, delay)
 		readStart := time.Now()
 		got, err := crashState(ctx, conn, rules, from, to)
 		read := time.Since(readStart)
@@ -237,10 +266,30 @@ func TestCrashDuringSync(t *testing.T) {
 	t.Logf("%d rounds in %v: killed before the commit %d, after it %d, finished before the kill %d; mixed tables %d",
 		rounds, time.Since(start).Round(time.Millisecond), before, after, finished, mixes)
 
-	// The last config is B, and traffic follows it.
+	// The check itself sees a mix: B plus one interval of A only.
 	if from.name != cfgB.name {
 		onceTimed(t, b, cfgB.path)
 	}
+	expectState(cfgB)
+	var extra nft.Interval
+	for _, iv := range cfgA.intervals {
+		// The kernel refuses an element that overlaps one it holds.
+		if !slices.ContainsFunc(cfgB.intervals, func(o nft.Interval) bool { return o.Contains(iv.First) || iv.Contains(o.First) }) {
+			extra = iv
+			break
+		}
+	}
+	if out, err := b.Exec(ctx, b.NodeNS, "nft", "add", "element", "inet", nft.DefaultTable, nft.SetV4, "{ "+extra.String()+" }"); err != nil {
+		t.Fatalf("nft add element %s: %v\n%s", extra, err, out)
+	}
+	if got, err := crashState(ctx, conn, rules, cfgA, cfgB); err == nil {
+		t.Errorf("B plus %s from A passed for %s", extra, got)
+	} else {
+		t.Logf("B plus %s from A is seen: %v", extra, err)
+	}
+
+	// The last config is B, and traffic follows it.
+	onceTimed(t, b, cfgB.path)
 	expectState(cfgB)
 	checkTraffic(t, b, expect{"172.20.0.10": false, "10.96.0.10": true, "192.168.5.10": false, "11.11.11.11": true})
 }
