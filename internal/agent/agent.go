@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -165,15 +166,22 @@ func (a *Agent) reload() {
 	if err != nil {
 		a.m.configLoads.WithLabelValues("error").Inc()
 		a.m.configValid.Set(0)
+		// Bad content and a file that cannot be read are told apart: the
+		// fixes differ (edit the file; fix its mode or mount).
+		what := "config unreadable"
+		var cerr *config.Error
+		if errors.As(err, &cerr) {
+			what = "config invalid"
+		}
 		if txt := err.Error(); txt != a.errText {
 			a.errText = txt
-			msg := "config invalid; keeping the last good config and the kernel rules"
+			msg := what + "; keeping the last good config and the kernel rules"
 			if a.good == nil {
-				msg = "config invalid; nothing applied until it is fixed"
+				msg = what + "; nothing applied until it is fixed"
 			}
 			a.log.Error(msg, zap.String("path", a.opts.ConfigPath), zap.Error(err))
 		}
-		a.setReady(false, "config invalid: "+err.Error())
+		a.setReady(false, what+": "+err.Error())
 		return
 	}
 	a.m.configValid.Set(1)

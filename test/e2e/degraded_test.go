@@ -143,6 +143,7 @@ func TestConfigDirRemoved(t *testing.T) {
 	checkTraffic(t, b, expect{"10.96.0.10": false, "172.20.0.10": false, "192.168.5.10": false, "11.11.11.11": true})
 	eventually(t, time.Second, "still ready", statusIs(url+"/readyz", 200))
 	eventually(t, time.Second, "config still valid", metricIs(p, "masqd_config_valid", 1))
+	eventually(t, time.Second, "file events still watched", metricIs(p, "masqd_config_watch_degraded", 0))
 	eventually(t, time.Second, "the defaults counted as a changed config", metricIs(p, `masqd_config_loads_total{result="changed"}`, changed+1))
 	eventually(t, time.Second, "defaults logged", logHas(t, p, "config loaded", "from defaults (no config file)"))
 	for _, l := range logLines(t, p, "from defaults") {
@@ -222,7 +223,7 @@ func TestConfigUnreadable(t *testing.T) {
 	t.Cleanup(func() { _ = os.Chmod(cfg, 0o644) })
 	eventually(t, time.Second, "not ready while unreadable", statusIs(url+"/readyz", 503))
 	eventually(t, time.Second, "config invalid", metricIs(p, "masqd_config_valid", 0))
-	eventually(t, time.Second, "error logged", logHas(t, p, "ERROR", cfg, "permission denied"))
+	eventually(t, time.Second, "error logged", logHas(t, p, "ERROR", "config unreadable", cfg, "permission denied"))
 	for _, l := range logLines(t, p, "permission denied") {
 		t.Logf("log: %s", l)
 	}
@@ -254,8 +255,8 @@ func TestConfigUnreadable(t *testing.T) {
 	}
 	eventually(t, time.Second, "not ready while the directory is closed", statusIs(url+"/readyz", 503))
 	eventually(t, time.Second, "config invalid", metricIs(p, "masqd_config_valid", 0))
-	eventually(t, time.Second, "error logged", logHas(t, p, "ERROR", "stat "+cfg, "permission denied"))
-	for _, l := range logLines(t, p, "stat "+cfg) {
+	eventually(t, time.Second, "error logged", logHas(t, p, "ERROR", "config unreadable", cfg, "permission denied"))
+	for _, l := range logLines(t, p, "config unreadable") {
 		t.Logf("log: %s", l)
 	}
 	checkTraffic(t, b, want)
@@ -386,6 +387,7 @@ func TestInotifyUnavailable(t *testing.T) {
 	p, url := startAgentAs(t, b, wrapper, cfg)
 	eventually(t, 5*time.Second, "ready", statusIs(url+"/readyz", 200))
 	eventually(t, time.Second, "inotify failure logged", logHas(t, p, "WARN", "cannot create an inotify instance"))
+	eventually(t, time.Second, "degraded watch in the metrics", metricIs(p, "masqd_config_watch_degraded", 1))
 	for _, l := range logLines(t, p, "inotify") {
 		t.Logf("log (uid %d, %d inotify instances held by the test): %s", uid, held, l)
 	}
