@@ -228,7 +228,7 @@ func TestInvalidConfigKeepsRules(t *testing.T) {
 	for _, tc := range []struct{ name, config, wantMsg string }{
 		{"host bits", "nonMasqueradeCIDRs: [172.16.0.1/12]\n", "host bits"},
 		{"IPv6 without --enable-ipv6", "nonMasqueradeCIDRs: [fd00:96::/32]\n", "--enable-ipv6"},
-		{"unknown key", "nonMasqueradeCIDRS: [172.16.0.0/12]\n", `unknown key "nonMasqueradeCIDRS"`},
+		{"unknown key", "nonMasqueradeCIRDs: [172.16.0.0/12]\n", `unknown key "nonMasqueradeCIRDs"`},
 		{"not YAML", "nonMasqueradeCIDRs: [172.16.0.0/12\n", "invalid YAML"},
 	} {
 		cfg := writeConfig(t, tc.config)
