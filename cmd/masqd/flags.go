@@ -116,7 +116,7 @@ func newFlagSet(name string, groups flagGroups, s *settings, seenGlog *[]string,
 		fs.StringVar(&s.configPath, "config", config.DefaultPath, "read the config from `path`: a file, or a directory of files such as a ConfigMap mount")
 		fs.StringVar(&s.table, "table", nft.DefaultTable, "`name` of the inet table masqd owns")
 		fs.StringVar(&s.snatV4, "snat-address", "", "translate masqueraded IPv4 traffic to this `address` (snat) instead of the outgoing interface's; in a DaemonSet, fill it per node, e.g. from $(NODE_IP)")
-		fs.StringVar(&s.snatV6, "snat-address-ipv6", "", "the same for IPv6 `address`; needs --enable-ipv6")
+		fs.StringVar(&s.snatV6, "snat-address-ipv6", "", "translate masqueraded IPv6 traffic to this `address`; needs --enable-ipv6")
 	}
 	if groups&flagsKernel != 0 {
 		fs.StringVar(&s.netns, "netns", "", "operate on the network namespace at `path`, e.g. /run/netns/NAME; for tests and demos (default: the current one)")
