@@ -27,6 +27,9 @@ verify: ## gofmt, go vet, staticcheck (pinned)
 fuzz: ## run every fuzz target for FUZZTIME (default 30s each)
 	hack/fuzz.sh
 
+soak: build ## long reliability runs: traffic soak for SOAK (10m), kill -9, fault and differential rounds (ROUNDS=100)
+	hack/soak.sh
+
 clean:
 	rm -rf bin
 
