@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -44,10 +45,19 @@ func freeAddr(t *testing.T) string {
 // base URL of its health server.
 func startAgent(t *testing.T, b *testbed.Bed, cfgPath string, extra ...string) (*agentProc, string) {
 	t.Helper()
+	return startAgentAs(t, b, nil, cfgPath, extra...)
+}
+
+// startAgentAs is startAgent with the agent's command line prefixed by
+// wrapper (such as setpriv and its options), which must exec masqd so that
+// the process started is masqd itself.
+func startAgentAs(t *testing.T, b *testbed.Bed, wrapper []string, cfgPath string, extra ...string) (*agentProc, string) {
+	t.Helper()
 	health, metrics := freeAddr(t), freeAddr(t)
-	args := append([]string{"--config", cfgPath, "--netns=" + b.NodePath(), "--log-format=console",
+	args := append([]string{masqdBin, "--config", cfgPath, "--netns=" + b.NodePath(), "--log-format=console",
 		"--metrics-bind-address=" + metrics, "--health-bind-address=" + health}, extra...)
-	cmd := exec.Command(masqdBin, args...)
+	args = append(slices.Clone(wrapper), args...)
+	cmd := exec.Command(args[0], args[1:]...)
 	logs, err := os.Create(filepath.Join(t.TempDir(), "masqd.log"))
 	if err != nil {
 		t.Fatal(err)

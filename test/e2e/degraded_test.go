@@ -18,37 +18,6 @@ import (
 	"github.com/masqd/masqd/test/e2e/testbed"
 )
 
-// startAgentAs is startAgent with the agent's command line prefixed by
-// wrapper (such as setpriv and its options), which must exec masqd so that
-// the process started is masqd itself.
-func startAgentAs(t *testing.T, b *testbed.Bed, wrapper []string, cfgPath string, extra ...string) (*agentProc, string) {
-	t.Helper()
-	health, metrics := freeAddr(t), freeAddr(t)
-	args := append([]string{masqdBin, "--config", cfgPath, "--netns=" + b.NodePath(), "--log-format=console",
-		"--metrics-bind-address=" + metrics, "--health-bind-address=" + health}, extra...)
-	args = append(append([]string{}, wrapper[1:]...), args...)
-	cmd := exec.Command(wrapper[0], args...)
-	logs, err := os.Create(filepath.Join(t.TempDir(), "masqd.log"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stdout, cmd.Stderr = logs, logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	p := &agentProc{cmd: cmd, done: make(chan error, 1), metrics: "http://" + metrics, log: logs.Name()}
-	go func() { p.done <- cmd.Wait() }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		<-p.done
-		if t.Failed() {
-			out, _ := os.ReadFile(logs.Name())
-			t.Logf("masqd log:\n%s", out)
-		}
-	})
-	return p, "http://" + health
-}
-
 // metric returns the value of one series of the agent's metrics, named as
 // /metrics prints it (`masqd_config_loads_total{result="error"}`).
 func metric(p *agentProc, series string) (float64, error) {
