@@ -138,6 +138,18 @@ func malformedCases() []malformedCase {
 	}
 }
 
+// loadMeasured loads path with the default options and reports how long it
+// took and how many bytes it allocated.
+func loadMeasured(path string) (cfg *Config, elapsed time.Duration, alloc uint64, err error) {
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	start := time.Now()
+	cfg, err = Load(path, Options{})
+	elapsed = time.Since(start)
+	runtime.ReadMemStats(&after)
+	return cfg, elapsed, after.TotalAlloc - before.TotalAlloc, err
+}
+
 // TestLoadMalformed writes each malformed text to a file and loads it: every
 // problem names the file and, where there is one, the line, column and field,
 // and says how to fix it; nothing takes long or much memory.
@@ -149,15 +161,10 @@ func TestLoadMalformed(t *testing.T) {
 			if err := os.WriteFile(path, []byte(tc.text), 0o644); err != nil {
 				t.Fatal(err)
 			}
-			var before, after runtime.MemStats
-			runtime.ReadMemStats(&before)
-			start := time.Now()
-			cfg, err := Load(path, Options{})
-			elapsed := time.Since(start)
-			runtime.ReadMemStats(&after)
+			cfg, elapsed, alloc, err := loadMeasured(path)
 			// Generous bounds for a loaded machine; an expanded alias bomb or a
 			// quadratic walk would take minutes and gigabytes.
-			if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 64*uint64(len(tc.text))+16<<20 || elapsed > 10*time.Second {
+			if alloc > 64*uint64(len(tc.text))+16<<20 || elapsed > 10*time.Second {
 				t.Errorf("Load of %d bytes took %v and allocated %d bytes", len(tc.text), elapsed, alloc)
 			}
 			if tc.wants == nil {
@@ -199,13 +206,7 @@ func TestLoadTooLarge(t *testing.T) {
 	if err := f.Close(); err != nil {
 		t.Fatal(err)
 	}
-	var before, after runtime.MemStats
-	runtime.ReadMemStats(&before)
-	start := time.Now()
-	cfg, err := Load(path, Options{})
-	elapsed := time.Since(start)
-	runtime.ReadMemStats(&after)
-	alloc := after.TotalAlloc - before.TotalAlloc
+	cfg, elapsed, alloc, err := loadMeasured(path)
 	t.Logf("Load of a 100 MB file: %v, %d bytes allocated", elapsed, alloc)
 	if cfg != nil || !errors.Is(err, ErrTooLarge) {
 		t.Fatalf("Load = %+v, %v; want ErrTooLarge", cfg, err)
