@@ -21,26 +21,58 @@ type Entry struct {
 	Source config.Source
 }
 
-// entries are cfg's destination prefixes of one family: the exempt ones, the
-// exceptions, and the link-local exemption unless it is turned off or, for
+// linkLocalWhy names the link-local exemption's entries.
+var linkLocalWhy = map[Family]string{
+	IPv4: "the link-local exemption (masqLinkLocal: false)",
+	IPv6: "the link-local exemption (masqLinkLocalIPv6: false)",
+}
+
+// eachEntry calls fn for cfg's destination prefixes of one family: the
+// exempt ones and the exceptions, with their list and index, then the
+// link-local exemption (list and index -1) unless it is turned off or, for
 // IPv6, IPv6 is not masqueraded at all.
-func entries(cfg *config.Config, opts Options, fam Family) []Entry {
-	var out []Entry
-	add := func(l config.List, masq bool) {
+func eachEntry(cfg *config.Config, opts Options, fam Family, fn func(p netip.Prefix, masq bool, l config.List, i int)) {
+	for _, l := range []config.List{config.NonMasquerade, config.Masquerade} {
 		for i, p := range cfg.Entries(l) {
 			if p.Addr().Is4() == (fam == IPv4) {
-				out = append(out, Entry{Prefix: p, Masquerade: masq, Why: l.String(), Source: cfg.Source(l, i)})
+				fn(p, l == config.Masquerade, l, i)
 			}
 		}
 	}
-	add(config.NonMasquerade, false)
-	add(config.Masquerade, true)
 	switch {
 	case fam == IPv4 && !cfg.MasqLinkLocal:
-		out = append(out, Entry{Prefix: linkLocalV4, Why: "the link-local exemption (masqLinkLocal: false)"})
+		fn(linkLocalV4, false, 0, -1)
 	case fam == IPv6 && opts.EnableIPv6 && !cfg.MasqLinkLocalIPv6:
-		out = append(out, Entry{Prefix: linkLocalV6, Why: "the link-local exemption (masqLinkLocalIPv6: false)"})
+		fn(linkLocalV6, false, 0, -1)
 	}
+}
+
+// entries are cfg's destination prefixes of one family, with where each
+// comes from.
+func entries(cfg *config.Config, opts Options, fam Family) []Entry {
+	var out []Entry
+	eachEntry(cfg, opts, fam, func(p netip.Prefix, masq bool, l config.List, i int) {
+		e := Entry{Prefix: p, Masquerade: masq, Why: linkLocalWhy[fam]}
+		if i >= 0 {
+			e.Why, e.Source = l.String(), cfg.Source(l, i)
+		}
+		out = append(out, e)
+	})
+	return out
+}
+
+// span is what the sweep needs of an entry.
+type span struct {
+	p    netip.Prefix
+	masq bool
+}
+
+// spans are cfg's destination prefixes of one family, for Exempt.
+func spans(cfg *config.Config, opts Options, fam Family) []span {
+	out := make([]span, 0, len(cfg.NonMasqueradeCIDRs)+len(cfg.MasqueradeCIDRs)+1)
+	eachEntry(cfg, opts, fam, func(p netip.Prefix, masq bool, _ config.List, _ int) {
+		out = append(out, span{p, masq})
+	})
 	return out
 }
 
@@ -65,22 +97,26 @@ func Containing(cfg *config.Config, opts Options, dst netip.Addr) []Entry {
 	return out
 }
 
-// Exempt computes the addresses whose deciding entry is not masqueraded, as
+// exempt computes the addresses whose deciding entry is not masqueraded, as
 // sorted, disjoint, non-adjacent intervals: one set lookup per packet,
 // whatever the nesting. Prefixes are nested or disjoint, so one sweep in
 // address order with a stack of the open prefixes finds, between any two
-// prefix boundaries, the innermost prefix, which decides.
-func Exempt(es []Entry) []Interval {
-	es = slices.Clone(es)
+// prefix boundaries, the innermost prefix, which decides. It sorts ss.
+func exempt(ss []span) []Interval {
 	// Outer before inner; on a tie the exception is pushed last, so it is
 	// the innermost and wins.
-	slices.SortFunc(es, func(a, b Entry) int {
-		return cmp.Or(a.Prefix.Addr().Compare(b.Prefix.Addr()), cmp.Compare(a.Prefix.Bits(), b.Prefix.Bits()),
-			compareBool(a.Masquerade, b.Masquerade))
+	slices.SortFunc(ss, func(a, b span) int {
+		if c := a.p.Addr().Compare(b.p.Addr()); c != 0 {
+			return c
+		}
+		if c := cmp.Compare(a.p.Bits(), b.p.Bits()); c != 0 {
+			return c
+		}
+		return compareBool(a.masq, b.masq)
 	})
 	var (
 		out    []Interval
-		stack  []Entry
+		stack  []span
 		cursor netip.Addr // first address not yet decided; invalid past the end
 	)
 	emit := func(first, last netip.Addr, masq bool) {
@@ -97,21 +133,21 @@ func Exempt(es []Entry) []Interval {
 	closeTop := func() {
 		top := stack[len(stack)-1]
 		stack = stack[:len(stack)-1]
-		last := lastAddr(top.Prefix)
+		last := lastAddr(top.p)
 		if cursor.IsValid() && cursor.Compare(last) <= 0 {
-			emit(cursor, last, top.Masquerade)
+			emit(cursor, last, top.masq)
 			cursor = last.Next()
 		}
 	}
-	for _, e := range es {
-		start := e.Prefix.Addr()
-		for len(stack) > 0 && lastAddr(stack[len(stack)-1].Prefix).Compare(start) < 0 {
+	for _, s := range ss {
+		start := s.p.Addr()
+		for len(stack) > 0 && lastAddr(stack[len(stack)-1].p).Compare(start) < 0 {
 			closeTop()
 		}
 		if len(stack) > 0 && cursor.IsValid() && cursor.Compare(start) < 0 {
-			emit(cursor, start.Prev(), stack[len(stack)-1].Masquerade)
+			emit(cursor, start.Prev(), stack[len(stack)-1].masq)
 		}
-		stack = append(stack, e)
+		stack = append(stack, s)
 		cursor = start
 	}
 	for len(stack) > 0 {

@@ -65,7 +65,7 @@ func TestExemptMatchesContaining(t *testing.T) {
 		cfg, opts := randomExceptions(rng, round%2 == 0)
 		for _, fam := range []Family{IPv4, IPv6} {
 			es := entries(cfg, opts, fam)
-			ivs := Exempt(es)
+			ivs := exempt(spans(cfg, opts, fam))
 			checkIntervals(t, ivs)
 			var probes []netip.Addr
 			for _, e := range es {
@@ -142,7 +142,7 @@ func FuzzExempt(f *testing.F) {
 		}
 		opts := DefaultOptions()
 		es := entries(cfg, opts, IPv4)
-		ivs := Exempt(es)
+		ivs := exempt(spans(cfg, opts, IPv4))
 		checkIntervals(t, ivs)
 		for _, e := range es {
 			for _, a := range []netip.Addr{e.Prefix.Addr(), lastAddr(e.Prefix), e.Prefix.Addr().Prev(), lastAddr(e.Prefix).Next()} {
@@ -156,4 +156,29 @@ func FuzzExempt(f *testing.F) {
 			}
 		}
 	})
+}
+
+// BenchmarkBuildExceptions builds the ruleset for 100,000 exempt prefixes
+// with 10,000 exceptions inside them, against the same list without.
+func BenchmarkBuildExceptions(b *testing.B) {
+	rng := rand.New(rand.NewPCG(3, 3))
+	exempt := randomPrefixes(rng, 100_000)
+	masq := make([]netip.Prefix, 10_000)
+	for i := range masq {
+		p := exempt[rng.IntN(len(exempt))]
+		masq[i] = netip.PrefixFrom(p.Addr(), min(p.Bits()+1+rng.IntN(6), 32)).Masked()
+	}
+	for _, bc := range []struct {
+		name string
+		cfg  *config.Config
+	}{
+		{"plain", &config.Config{NonMasqueradeCIDRs: exempt}},
+		{"exceptions", &config.Config{NonMasqueradeCIDRs: exempt, MasqueradeCIDRs: masq}},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			for b.Loop() {
+				Build(bc.cfg, DefaultOptions())
+			}
+		})
+	}
 }

@@ -172,25 +172,26 @@ func Build(cfg *config.Config, opts Options) *Ruleset {
 	if opts.Chain == "" {
 		opts.Chain = DefaultChain
 	}
-	v4, v6 := split(cfg.NonMasqueradeCIDRs)
 	rs := &Ruleset{
 		Table: opts.Table,
 		Chain: opts.Chain,
 		Sets: []Set{
-			{Name: SetV4, Family: IPv4, Comment: "masqd: nonMasqueradeCIDRs (IPv4)", Intervals: Merge(v4)},
-			{Name: SetV6, Family: IPv6, Comment: "masqd: nonMasqueradeCIDRs (IPv6)", Intervals: Merge(v6)},
+			{Name: SetV4, Family: IPv4, Comment: "masqd: nonMasqueradeCIDRs (IPv4)"},
+			{Name: SetV6, Family: IPv6, Comment: "masqd: nonMasqueradeCIDRs (IPv6)"},
 		},
 	}
 	// With exceptions, the most specific prefix decides: masqd folds the
 	// link-local exemption into the sets too, so that an exception can
 	// reach inside it (169.254.169.254/32), and the kernel still does one
-	// lookup per packet.
-	// The sets keep their comments: the kernel does not change a set's
-	// comment in place.
+	// lookup per packet. The sets keep their comments: the kernel does not
+	// change a set's comment in place.
 	exceptions := len(cfg.MasqueradeCIDRs) > 0
 	if exceptions {
-		rs.Sets[0].Intervals = Exempt(entries(cfg, opts, IPv4))
-		rs.Sets[1].Intervals = Exempt(entries(cfg, opts, IPv6))
+		rs.Sets[0].Intervals = exempt(spans(cfg, opts, IPv4))
+		rs.Sets[1].Intervals = exempt(spans(cfg, opts, IPv6))
+	} else {
+		v4, v6 := split(cfg.NonMasqueradeCIDRs)
+		rs.Sets[0].Intervals, rs.Sets[1].Intervals = Merge(v4), Merge(v6)
 	}
 	ret := func(name string, m Match, comment string) {
 		rs.Rules = append(rs.Rules, Rule{Name: name, Match: m, Comment: comment})
