@@ -67,7 +67,7 @@ type span struct {
 	masq bool
 }
 
-// spans are cfg's destination prefixes of one family, for Exempt.
+// spans are cfg's destination prefixes of one family, for exempt.
 func spans(cfg *config.Config, opts Options, fam Family) []span {
 	out := make([]span, 0, len(cfg.NonMasqueradeCIDRs)+len(cfg.MasqueradeCIDRs)+1)
 	eachEntry(cfg, opts, fam, func(p netip.Prefix, masq bool, _ config.List, _ int) {
