@@ -331,10 +331,18 @@ func (a *Agent) currentRuleset() *nft.Ruleset {
 // maxProvenanceLogs caps the exceptions logged per config load.
 const maxProvenanceLogs = 20
 
-// logProvenance logs where each exception comes from and every conflict
-// between drop-in files, so that an operator can trace a verdict to the
-// file and line that decided it.
+// logProvenance logs what each drop-in file contributed, where each
+// exception comes from, and every conflict between files, so that an
+// operator can trace a verdict to the file and line that decided it
+// (masqd explain names them per address).
 func logProvenance(log *zap.Logger, cfg *config.Config) {
+	if len(cfg.Files) > 1 {
+		for _, c := range cfg.Contributions() {
+			log.Info("config file", zap.String("file", c.File), zap.Int(config.NonMasquerade.String(), c.Entries[config.NonMasquerade]),
+				zap.Int(config.Masquerade.String(), c.Entries[config.Masquerade]),
+				zap.Int(config.MasqueradeSource.String(), c.Entries[config.MasqueradeSource]))
+		}
+	}
 	for i, p := range cfg.MasqueradeCIDRs {
 		if i == maxProvenanceLogs {
 			log.Info("more masqueradeCIDRs not logged; masqd explain names the entry that decides an address",

@@ -2,10 +2,12 @@ package agent
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -101,12 +103,20 @@ type harness struct {
 
 func newHarness(t *testing.T, cfg string) *harness {
 	t.Helper()
-	dir := t.TempDir()
-	h := &harness{t: t, k: &fakeKernel{}, clock: watchtest.NewFakeClock(time.Unix(1_700_000_000, 0)),
-		path: filepath.Join(dir, "ip-masq-agent"), passes: make(chan struct{}, 100), reg: prometheus.NewRegistry()}
+	path := filepath.Join(t.TempDir(), "ip-masq-agent")
 	if cfg != "" {
-		h.write(cfg)
+		if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
+			t.Fatal(err)
+		}
 	}
+	return newHarnessAt(t, path)
+}
+
+// newHarnessAt runs an agent on the config at path, a file or a directory.
+func newHarnessAt(t *testing.T, path string) *harness {
+	t.Helper()
+	h := &harness{t: t, k: &fakeKernel{}, clock: watchtest.NewFakeClock(time.Unix(1_700_000_000, 0)),
+		path: path, passes: make(chan struct{}, 100), reg: prometheus.NewRegistry()}
 	core, logs := observer.New(zap.DebugLevel)
 	h.logs = logs
 	m := NewMetrics()
@@ -394,6 +404,25 @@ masqd_rule_connections_total{rule="non-masquerade",verdict="exempted"} 30
 `
 	if err := testutil.GatherAndCompare(h.reg, strings.NewReader(want), "masqd_rule_connections_total"); err != nil {
 		t.Error(err)
+	}
+}
+
+// TestDropInsLogged: with a directory, each file's contribution is logged.
+func TestDropInsLogged(t *testing.T) {
+	dir := t.TempDir()
+	for name, body := range map[string]string{"a.yaml": "nonMasqueradeCIDRs: [10.0.0.0/8, 172.16.0.0/12]\n", "b.yaml": "masqueradeCIDRs: [10.20.0.0/16]\n"} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h := newHarnessAt(t, dir)
+	var got []string
+	for _, e := range h.logs.FilterMessage("config file").All() {
+		m := e.ContextMap()
+		got = append(got, fmt.Sprintf("%s %v %v", filepath.Base(m["file"].(string)), m["nonMasqueradeCIDRs"], m["masqueradeCIDRs"]))
+	}
+	if want := []string{"a.yaml 2 0", "b.yaml 0 1"}; !slices.Equal(got, want) {
+		t.Errorf("logged %q, want %q", got, want)
 	}
 }
 

@@ -75,6 +75,30 @@ func (c *Config) Source(l List, i int) Source {
 	return Source{File: runs[k].file, Line: int(runs[k].lines[i-runs[k].start])}
 }
 
+// Contribution is what one file added to the CIDR lists.
+type Contribution struct {
+	File string
+	// Entries counts the entries per list, indexed by List.
+	Entries [numLists]int
+}
+
+// Contributions lists, in the order read, what each file added to the
+// CIDR lists.
+func (c *Config) Contributions() []Contribution {
+	out := make([]Contribution, len(c.Files))
+	for i, f := range c.Files {
+		out[i].File = f
+	}
+	for l, runs := range c.sources {
+		for _, r := range runs {
+			if i := slices.Index(c.Files, r.file); i >= 0 {
+				out[i].Entries[l] += len(r.lines)
+			}
+		}
+	}
+	return out
+}
+
 // Warnings are what `masqd check` reports about a valid config: keys
 // spelled in another case, a prefix exempted in one file and forced to
 // masquerade in another (masquerading wins), and masqueradeCIDRs entries

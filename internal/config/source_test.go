@@ -102,6 +102,16 @@ func TestSourcesAndWarnings(t *testing.T) {
 			t.Errorf("%s[%d] (%v): source %v, want %v", c.list, c.i, cfg.Entries(c.list), got, c.want)
 		}
 	}
+	contrib := cfg.Contributions()
+	wantContrib := []Contribution{
+		{File: filepath.Join(dir, "00-base.yaml"), Entries: [numLists]int{2, 0, 0}},
+		{File: filepath.Join(dir, "10-team-a.yaml"), Entries: [numLists]int{0, 2, 0}},
+		{File: filepath.Join(dir, "20-team-b.json"), Entries: [numLists]int{1, 2, 0}},
+		{File: filepath.Join(dir, "30-conflict.yml"), Entries: [numLists]int{1, 0, 0}},
+	}
+	if !slices.Equal(contrib, wantContrib) {
+		t.Errorf("contributions %+v, want %+v", contrib, wantContrib)
+	}
 	var got []string
 	for _, w := range cfg.Warnings() {
 		got = append(got, w.String())
