@@ -1,6 +1,7 @@
 package testbed
 
 import (
+	"bufio"
 	"context"
 	"crypto/rand"
 	"errors"
@@ -14,6 +15,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -175,17 +177,29 @@ func (b *Bed) steps() [][]string {
 // NodePath is the node namespace's bind mount, for masqd's --netns.
 func (b *Bed) NodePath() string { return "/run/netns/" + b.NodeNS }
 
-// serve answers every connection with the source address and port it saw.
+// serve answers every connection with the source address and port it saw,
+// then waits for the client to close first: the TIME_WAIT state stays with
+// the client. Were it the receiver's, a later masqueraded connection that
+// the NAT gives the same source port could find that state and stall (its
+// sequence numbers follow the pod's own port, not the translated one).
 func (b *Bed) serve() {
-	defer close(b.served)
+	var conns sync.WaitGroup
+	defer func() {
+		conns.Wait()
+		close(b.served)
+	}()
 	for {
 		c, err := b.ln.Accept()
 		if err != nil {
 			return
 		}
-		src := c.RemoteAddr().(*net.TCPAddr).AddrPort()
-		fmt.Fprintf(c, "%s\n", netip.AddrPortFrom(src.Addr().Unmap(), src.Port()))
-		c.Close()
+		conns.Go(func() {
+			defer c.Close()
+			src := c.RemoteAddr().(*net.TCPAddr).AddrPort()
+			fmt.Fprintf(c, "%s\n", netip.AddrPortFrom(src.Addr().Unmap(), src.Port()))
+			_ = c.SetReadDeadline(time.Now().Add(dialTimeout))
+			_, _ = io.Copy(io.Discard, c)
+		})
 	}
 }
 
@@ -218,11 +232,11 @@ func (b *Bed) SourceSeenFrom(ctx context.Context, src, dst netip.Addr) (netip.Ad
 	if err := c.SetDeadline(deadline); err != nil {
 		return netip.AddrPort{}, fmt.Errorf("connection to %s: %w", dst, err)
 	}
-	reply, err := io.ReadAll(c)
+	reply, err := bufio.NewReader(c).ReadString('\n')
 	if err != nil {
 		return netip.AddrPort{}, fmt.Errorf("read the reply of %s: %w", dst, err)
 	}
-	seen, err := netip.ParseAddrPort(strings.TrimSpace(string(reply)))
+	seen, err := netip.ParseAddrPort(strings.TrimSpace(reply))
 	if err != nil {
 		return netip.AddrPort{}, fmt.Errorf("reply of %s: %w", dst, err)
 	}
