@@ -157,3 +157,26 @@ func TestKeyCaseWarnings(t *testing.T) {
 		t.Errorf("two spellings of one key: %v", err)
 	}
 }
+
+// TestSourceWithoutIPv6Warns: with --enable-ipv6, a source list without an
+// IPv6 prefix masquerades no IPv6 traffic; that is worth a warning.
+func TestSourceWithoutIPv6Warns(t *testing.T) {
+	for _, tc := range []struct {
+		body string
+		opts Options
+		warn bool
+	}{
+		{"masqueradeSourceCIDRs: [10.244.0.0/16]\n", Options{EnableIPv6: true}, true},
+		{"masqueradeSourceCIDRs: [10.244.0.0/16, fd00:244::/56]\n", Options{EnableIPv6: true}, false},
+		{"masqueradeSourceCIDRs: [10.244.0.0/16]\n", Options{}, false},
+	} {
+		cfg, err := Parse("cfg", []byte(tc.body), tc.opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ws := cfg.Warnings()
+		if got := len(ws) == 1 && strings.HasPrefix(ws[0].String(), "cfg:1: masqueradeSourceCIDRs: lists no IPv6 source"); got != tc.warn {
+			t.Errorf("%q with %+v: warnings %v, want one about IPv6: %t", tc.body, tc.opts, ws, tc.warn)
+		}
+	}
+}
