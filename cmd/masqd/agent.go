@@ -30,6 +30,7 @@ func runAgent(ctx context.Context, s *settings, log *zap.Logger) error {
 		return err
 	}
 	defer c.Close()
+	warnForeignSNAT(s, opts, log)
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))

@@ -284,6 +284,8 @@ func runOnce(ctx context.Context, s *settings, log *zap.Logger) error {
 		return err
 	}
 	defer c.Close()
+	opts, _ := s.rulesetOptions() // load checked them
+	warnForeignSNAT(s, opts, log)
 	start := time.Now()
 	res, err := c.Sync(ctx, rs)
 	if err != nil {

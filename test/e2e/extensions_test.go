@@ -99,6 +99,15 @@ func TestSNATAddress(t *testing.T) {
 		t.Errorf("explain: %s", out)
 	}
 
+	// An address the node does not own is applied with a warning: its
+	// replies come back only if something else routes it here.
+	if out := masqd(t, b, "--once", "--config", cfg, "--enable-ipv6", "--snat-address", "100.115.0.98"); !strings.Contains(out, "--snat-address is not an address of this node") {
+		t.Errorf("no warning for a foreign --snat-address:\n%s", out)
+	}
+	if out := masqd(t, b, "--once", "--config", cfg, "--enable-ipv6", "--snat-address", egress4.String(), "--snat-address-ipv6", egress6.String()); strings.Contains(out, "not an address of this node") {
+		t.Errorf("a warning for the node's own addresses:\n%s", out)
+	}
+
 	// Only IPv4 gets a chosen address: IPv6 is masqueraded as before.
 	masqd(t, b, "--once", "--config", cfg, "--enable-ipv6", "--snat-address", egress4.String())
 	sourceFrom(t, b, netip.Addr{}, "11.11.11.11", egress4)
