@@ -104,7 +104,7 @@ func TestOnceAndCleanup(t *testing.T) {
 			}
 
 			code, out, errs := runArgs(t, append([]string{"--once"}, kflags...)...)
-			if code != 0 || out != "" || !strings.Contains(errs, `"msg":"synced","op":"create","reason":"once"`) {
+			if code != 0 || out != "" || !strings.Contains(errs, `"msg":"synced","op":"create",`) || !strings.Contains(errs, `"reason":"once"`) {
 				t.Fatalf("--once: exit %d, stdout %q, log:\n%s", code, out, errs)
 			}
 			listed, err := nftIn(ns, "", "list", "table", "inet", table)

@@ -12,6 +12,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/masqd/masqd/internal/agent"
 	"github.com/masqd/masqd/internal/config"
 	"github.com/masqd/masqd/internal/nft"
 )
@@ -293,17 +294,7 @@ func runOnce(ctx context.Context, s *settings, log *zap.Logger) error {
 	}
 	took := time.Since(start)
 	if res.Changed() {
-		fields := []zap.Field{
-			zap.Stringer("op", res.Op), zap.String("reason", "once"), zap.Duration("took", took),
-			zap.Bool("rules_rewritten", res.Rules), zap.Uint32("generation", res.Generation),
-			zap.String("config", cfg.Summary()),
-		}
-		if res.Reason != "" {
-			fields = append(fields, zap.String("replaced_because", res.Reason))
-		}
-		for _, sc := range res.Sets {
-			fields = append(fields, zap.Dict(sc.Name, zap.Int("added", sc.Added), zap.Int("removed", sc.Removed), zap.Bool("refilled", sc.Refilled)))
-		}
+		fields := append(agent.SyncFields(res, took, onceReason{}), zap.String("config", cfg.Summary()))
 		log.Info("synced", fields...)
 	} else {
 		log.Info("in sync; nothing changed", zap.String("reason", "once"), zap.Duration("took", took),
@@ -327,3 +318,8 @@ func warnLegacy(ctx context.Context, c *nft.Conn, s *settings, log *zap.Logger) 
 	}
 	return len(found)
 }
+
+// onceReason is why a --once sync ran, in its log line.
+type onceReason struct{}
+
+func (onceReason) String() string { return "once" }

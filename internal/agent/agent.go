@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -232,7 +233,7 @@ func (a *Agent) sync(ctx context.Context, why watch.Reason) {
 		a.m.intervals.WithLabelValues(s.Family.String()).Set(float64(len(s.Intervals)))
 	}
 	if res.Changed() {
-		fields := syncFields(res, took, why)
+		fields := SyncFields(res, took, why)
 		if a.applied == a.good {
 			// Same config as the last good sync: the kernel drifted.
 			for _, kind := range driftKinds(res) {
@@ -264,7 +265,9 @@ func (a *Agent) backoff() time.Duration {
 	return min(d, a.opts.BackoffMax)
 }
 
-func syncFields(res nft.Result, took time.Duration, why watch.Reason) []zap.Field {
+// SyncFields are the log fields of a sync: what it did, how long it took
+// and why it ran.
+func SyncFields(res nft.Result, took time.Duration, why fmt.Stringer) []zap.Field {
 	f := []zap.Field{
 		zap.Stringer("op", res.Op),
 		zap.Duration("took", took),
@@ -276,7 +279,14 @@ func syncFields(res nft.Result, took time.Duration, why watch.Reason) []zap.Fiel
 		f = append(f, zap.String("replaced_because", res.Reason))
 	}
 	for _, s := range res.Sets {
-		f = append(f, zap.Dict(s.Name, zap.Int("added", s.Added), zap.Int("removed", s.Removed), zap.Bool("refilled", s.Refilled)))
+		d := []zap.Field{zap.Int("added", s.Added), zap.Int("removed", s.Removed), zap.Bool("refilled", s.Refilled)}
+		if s.Created {
+			d = append(d, zap.Bool("created", true))
+		}
+		if s.Deleted {
+			d = append(d, zap.Bool("deleted", true))
+		}
+		f = append(f, zap.Dict(s.Name, d...))
 	}
 	return f
 }
@@ -293,7 +303,20 @@ func driftKinds(res nft.Result) []string {
 	if res.Rules {
 		kinds = append(kinds, "rules")
 	}
-	if len(res.Sets) > 0 {
+	// A set added or deleted in place is a change of schema; anything
+	// else a set went through is a change of its elements.
+	schema, elements := false, false
+	for _, sc := range res.Sets {
+		if sc.Created || sc.Deleted {
+			schema = true
+		} else {
+			elements = true
+		}
+	}
+	if schema {
+		kinds = append(kinds, "schema")
+	}
+	if elements {
 		kinds = append(kinds, "elements")
 	}
 	return kinds
