@@ -445,3 +445,21 @@ func TestProvenanceLogged(t *testing.T) {
 		t.Errorf("kernel:\n%s", h.k.text())
 	}
 }
+
+func TestDriftKinds(t *testing.T) {
+	for _, tc := range []struct {
+		res  nft.Result
+		want []string
+	}{
+		{nft.Result{Op: nft.OpCreate}, []string{"table"}},
+		{nft.Result{Op: nft.OpReplace}, []string{"schema"}},
+		{nft.Result{Op: nft.OpUpdate, Rules: true}, []string{"rules"}},
+		{nft.Result{Op: nft.OpUpdate, Sets: []nft.SetChange{{Name: "nomasq-v4", Added: 1}}}, []string{"elements"}},
+		{nft.Result{Op: nft.OpUpdate, Rules: true, Sets: []nft.SetChange{{Name: "masq-src-v4", Created: true}, {Name: "extra", Deleted: true}}},
+			[]string{"rules", "schema"}},
+	} {
+		if got := driftKinds(tc.res); !slices.Equal(got, tc.want) {
+			t.Errorf("driftKinds(%+v) = %v, want %v", tc.res, got, tc.want)
+		}
+	}
+}
