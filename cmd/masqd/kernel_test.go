@@ -4,67 +4,30 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"os"
-	"os/exec"
-	"regexp"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/masqd/masqd/internal/netnstest"
 )
 
-var nsSeq atomic.Int64
-
-// netns creates a throw-away network namespace for one test, removed when
-// the test ends, and returns its name. Kernel tests skip, visibly, when they
-// cannot run.
+// netns creates a throw-away network namespace for one test and returns
+// its name; it goes when the test ends.
 func netns(t *testing.T) string {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("kernel test skipped: needs root to create network namespaces")
-	}
-	for _, bin := range []string{"ip", "nft"} {
-		if _, err := exec.LookPath(bin); err != nil {
-			t.Skipf("kernel test skipped: %s not installed", bin)
-		}
-	}
-	name := fmt.Sprintf("masqd-cmdtest-%d-%d", os.Getpid(), nsSeq.Add(1))
-	if out, err := exec.Command("ip", "netns", "add", name).CombinedOutput(); err != nil {
-		t.Fatalf("ip netns add %s: %v: %s", name, err, out)
-	}
-	t.Cleanup(func() {
-		if out, err := exec.Command("ip", "netns", "del", name).CombinedOutput(); err != nil {
-			t.Errorf("ip netns del %s: %v: %s", name, err, out)
-		}
-	})
-	return name
+	return netnstest.New(t, "masqd-cmdtest")
 }
 
 // nftIn runs nft inside the namespace.
 func nftIn(ns, stdin string, args ...string) (string, error) {
-	cmd := exec.Command("ip", append([]string{"netns", "exec", ns, "nft"}, args...)...)
-	cmd.Stdin = strings.NewReader(stdin)
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		return string(out), fmt.Errorf("nft %s: %w: %s", strings.Join(args, " "), err, out)
-	}
-	return string(out), nil
+	return netnstest.Nft(ns, stdin, args...)
 }
 
-var (
-	counterRE = regexp.MustCompile(` packets \d+ bytes \d+`)
-	wrapRE    = regexp.MustCompile(`,\n\s+`)
-)
-
-// canonical makes nft listings comparable with render's text: counter
-// values go, and element lists that nft wraps over several lines are joined.
-func canonical(s string) string {
-	s = counterRE.ReplaceAllString(s, "")
-	return wrapRE.ReplaceAllString(s, ", ")
-}
+// canonical makes nft listings comparable with render's text.
+func canonical(s string) string { return netnstest.Canonical(s) }
 
 // TestOnceAndCleanup converges with --once in a throw-away namespace, checks
 // the kernel's table against render, and deletes it with cleanup.
