@@ -180,9 +180,10 @@ func TestSoak(t *testing.T) {
 			writes.Add(1)
 		}
 	})
-	// The footprint after a warm-up, and progress on long runs.
+	// The footprint after a warm-up, and progress every 10 s on long runs.
 	warm := min(dur/5, 10*time.Second)
-	var before procStats
+	progress := time.NewTicker(10 * time.Second)
+	defer progress.Stop()
 	select {
 	case <-time.After(warm):
 	case <-ctx.Done():
@@ -191,8 +192,6 @@ func TestSoak(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	progress := time.NewTicker(10 * time.Second)
-	defer progress.Stop()
 	for ctx.Err() == nil {
 		select {
 		case <-progress.C:
