@@ -32,11 +32,10 @@ func runExplain(_ context.Context, s *settings, args []string, e env) error {
 		}
 		src = src.Unmap()
 	}
-	cfg, rs, err := load(s)
+	cfg, opts, rs, err := load(s)
 	if err != nil {
 		return err
 	}
-	opts, _ := s.rulesetOptions() // load checked them
 	local := localAddrs()
 	for _, ip := range addrs {
 		fmt.Fprintln(e.stdout, explain(cfg, rs, opts, s.configPath, nft.Packet{Dst: ip, Src: src, Local: local[ip]}))

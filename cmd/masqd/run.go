@@ -157,17 +157,18 @@ func noArgs(cmd string, args []string) error {
 	return nil
 }
 
-// load reads the config and builds the ruleset.
-func load(s *settings) (*config.Config, *nft.Ruleset, error) {
+// load reads the config and builds the ruleset with the flags' options,
+// which it returns too.
+func load(s *settings) (*config.Config, nft.Options, *nft.Ruleset, error) {
 	opts, err := s.rulesetOptions()
 	if err != nil {
-		return nil, nil, err
+		return nil, nft.Options{}, nil, err
 	}
 	cfg, err := config.Load(s.configPath, s.configOptions())
 	if err != nil {
-		return nil, nil, err
+		return nil, nft.Options{}, nil, err
 	}
-	return cfg, nft.Build(cfg, opts), nil
+	return cfg, opts, nft.Build(cfg, opts), nil
 }
 
 func runMain(ctx context.Context, s *settings, _ []string, e env) error {
@@ -181,7 +182,7 @@ func runRender(_ context.Context, s *settings, args []string, e env) error {
 	if err := noArgs("render", args); err != nil {
 		return err
 	}
-	_, rs, err := load(s)
+	_, _, rs, err := load(s)
 	if err != nil {
 		return err
 	}
@@ -193,7 +194,7 @@ func runCheck(_ context.Context, s *settings, args []string, e env) error {
 	if err := noArgs("check", args); err != nil {
 		return err
 	}
-	cfg, rs, err := load(s)
+	cfg, _, rs, err := load(s)
 	if err != nil {
 		return err
 	}
@@ -276,7 +277,7 @@ func legacyExtra(s *settings) []string {
 // runOnce converges once. Unlike the agent it logs a sync that changed
 // nothing at info: it is the command's only answer.
 func runOnce(ctx context.Context, s *settings, log *zap.Logger) error {
-	cfg, rs, err := load(s)
+	cfg, opts, rs, err := load(s)
 	if err != nil {
 		return err
 	}
@@ -285,7 +286,6 @@ func runOnce(ctx context.Context, s *settings, log *zap.Logger) error {
 		return err
 	}
 	defer c.Close()
-	opts, _ := s.rulesetOptions() // load checked them
 	warnForeignSNAT(s, opts, log)
 	start := time.Now()
 	res, err := c.Sync(ctx, rs)
