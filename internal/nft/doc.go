@@ -10,6 +10,9 @@
 // sends one netlink batch that turns whatever the table holds into the
 // Ruleset: element deltas and rule rewrites in place, a whole-table replace
 // only when the schema differs, nothing when the kernel already matches.
+// NodeAddrs and LocalRoutes ask rtnetlink for the node's addresses and the
+// destinations its routing tables call local (what `fib daddr type local`
+// matches).
 // README.md in this directory explains the table's layout and the kernel and
 // library facts behind these choices.
 //
