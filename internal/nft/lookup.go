@@ -6,7 +6,7 @@ import "net/netip"
 type Packet struct {
 	Dst netip.Addr
 	// Src is the packet's source. The zero Addr stands for a pod: a source
-	// inside masqueradeSourceCIDRs.
+	// inside masqueradeSourceCIDRs, when they list one of Dst's family.
 	Src netip.Addr
 	// Local says that Dst is an address of the node itself.
 	Local bool
@@ -72,7 +72,7 @@ func (rs *Ruleset) Trace(p Packet) Verdict {
 		}
 		if m.SourceNotIn != "" {
 			s := rs.Set(m.SourceNotIn)
-			if s == nil || !p.Src.IsValid() {
+			if s == nil || (!p.Src.IsValid() && len(s.Intervals) > 0) {
 				continue
 			}
 			if _, in := find(s.Intervals, p.Src.Unmap()); in {
