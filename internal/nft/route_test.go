@@ -2,7 +2,6 @@ package nft
 
 import (
 	"net/netip"
-	"os/exec"
 	"slices"
 	"testing"
 
@@ -14,18 +13,15 @@ import (
 // included) and NodeAddrs the interfaces' addresses.
 func TestLocalRoutes(t *testing.T) {
 	ns := netnstest.New(t, "masqd-routetest")
-	for _, args := range [][]string{
-		{"link", "set", "lo", "up"},
-		{"link", "add", "v0", "type", "veth", "peer", "name", "v1"},
-		{"link", "set", "v0", "up"},
-		{"addr", "add", "192.0.2.1/24", "dev", "v0"},
-		{"addr", "add", "2001:db8::1/64", "dev", "v0", "nodad"},
-		{"route", "add", "local", "198.51.100.0/24", "dev", "lo"},
-	} {
-		if out, err := exec.Command("ip", append([]string{"-n", ns}, args...)...).CombinedOutput(); err != nil {
-			t.Fatalf("ip %v: %v: %s", args, err, out)
-		}
-	}
+	netnstest.IP(t, ns,
+		"link set lo up",
+		"link add v0 type veth peer name v1",
+		"link set v0 up",
+		"link set v1 up",
+		"addr add 192.0.2.1/24 dev v0",
+		"addr add 2001:db8::1/64 dev v0 nodad",
+		"route add local 198.51.100.0/24 dev lo")
+	netnstest.WaitLocalRoute(t, ns, "2001:db8::1")
 	routes, err := LocalRoutes(netnstest.Path(ns))
 	if err != nil {
 		t.Fatal(err)
