@@ -127,9 +127,9 @@ func describeAnswer(cfg *config.Config, configPath string, a nft.Answer) string 
 	case a.ByEntry && !a.Entry.Prefix.IsValid():
 		out += fmt.Sprintf(": no nonMasqueradeCIDRs entry contains it (rule %d: %q)", v.Rule+1, v.Comment)
 	case a.ByEntry:
-		out += ": decided by " + describeEntry(a.Entry)
+		out += ": decided by " + a.Entry.String()
 		if a.Overrides.Prefix.IsValid() {
-			out += ", the most specific entry; it overrides " + describeEntry(a.Overrides)
+			out += ", the most specific entry; it overrides " + a.Overrides.String()
 		}
 	case len(a.From) > 0:
 		out += fmt.Sprintf(": in nonMasqueradeCIDRs %s (from %s)", v.Interval, describeFrom(cfg, configPath, a.From))
@@ -169,20 +169,6 @@ func describeFrom(cfg *config.Config, configPath string, from []nft.Entry) strin
 		parts[len(parts)-1] += " in the defaults; no config file at " + configPath
 	}
 	return strings.Join(parts, ", ")
-}
-
-// describeEntry names a config entry and where it was written.
-func describeEntry(e nft.Entry) string {
-	switch e.Kind {
-	case nft.LinkLocalEntry:
-		if e.Prefix.Addr().Is4() {
-			return e.Prefix.String() + " in the link-local exemption (masqLinkLocal: false)"
-		}
-		return e.Prefix.String() + " in the link-local exemption (masqLinkLocalIPv6: false)"
-	case nft.MasqueradeEntry:
-		return fmt.Sprintf("%s in %s (%s)", e.Prefix, config.Masquerade, e.Source)
-	}
-	return fmt.Sprintf("%s in %s (%s)", e.Prefix, config.NonMasquerade, e.Source)
 }
 
 // parseInterleaved parses args with fs, letting flags come after the

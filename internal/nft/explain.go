@@ -2,6 +2,7 @@ package nft
 
 import (
 	"cmp"
+	"fmt"
 	"net/netip"
 	"slices"
 
@@ -21,6 +22,30 @@ const (
 	// fe80::/10), there unless masqLinkLocal or masqLinkLocalIPv6 is set.
 	LinkLocalEntry
 )
+
+// String names the list or exemption, as a config author knows it.
+func (k EntryKind) String() string {
+	switch k {
+	case MasqueradeEntry:
+		return config.Masquerade.String()
+	case LinkLocalEntry:
+		return "the link-local exemption"
+	}
+	return config.NonMasquerade.String()
+}
+
+// String names an entry and where it was written: "10.0.0.0/8 in
+// nonMasqueradeCIDRs (FILE:LINE)", or for the link-local exemption the
+// setting that turns it off.
+func (e Entry) String() string {
+	switch {
+	case e.Kind != LinkLocalEntry:
+		return fmt.Sprintf("%s in %s (%s)", e.Prefix, e.Kind, e.Source)
+	case e.Prefix.Addr().Is4():
+		return fmt.Sprintf("%s in %s (masqLinkLocal: false)", e.Prefix, e.Kind)
+	}
+	return fmt.Sprintf("%s in %s (masqLinkLocalIPv6: false)", e.Prefix, e.Kind)
+}
 
 func kindOf(l config.List) EntryKind {
 	if l == config.Masquerade {
@@ -63,10 +88,11 @@ type Answer struct {
 	// behind the set element that matched (Verdict.Interval) that overlap
 	// Dst, least specific first.
 	From []Entry
-	// SourcesOnly says that, as Src was not given, the verdict holds only
-	// for packets from Sources, the masqueradeSourceCIDRs of Dst's family;
-	// others are not masqueraded. Sources may be empty: then no packet of
-	// that family is masqueraded.
+	// SourcesOnly says that the verdict depends on the source, which the
+	// query left out: only packets from Sources, the masqueradeSourceCIDRs
+	// of Dst's family, are masqueraded, and a masquerade verdict is theirs.
+	// When Sources is empty, no packet of that family is masqueraded, and
+	// the verdict (the source rule's) says so.
 	SourcesOnly bool
 	Sources     []netip.Prefix
 }
