@@ -56,7 +56,8 @@ func kindOf(l config.List) EntryKind {
 
 // Query is what Explain is asked about.
 type Query struct {
-	// Dst are the destinations: a single address is a /32 or /128.
+	// Dst are the destinations: a single address is a /32 or /128. IPv4
+	// comes as IPv4: callers unmap IPv4-mapped IPv6 prefixes.
 	Dst netip.Prefix
 	// Src is the packets' source. The zero Addr stands for a pod: a source
 	// inside masqueradeSourceCIDRs, when they list one of Dst's family.

@@ -8,7 +8,8 @@ type Packet struct {
 	// Src is the packet's source. The zero Addr stands for a pod: a source
 	// inside masqueradeSourceCIDRs, when they list one of Dst's family.
 	Src netip.Addr
-	// Local says that Dst is an address of the node itself.
+	// Local says that Dst is local to the node: the kernel has a local
+	// route for it (fib daddr type local).
 	Local bool
 	// L4Proto is the transport protocol; zero is treated as TCP.
 	L4Proto uint8
