@@ -1,8 +1,12 @@
 package main
 
 import (
+	"net/netip"
+	"slices"
 	"strings"
 	"testing"
+
+	"github.com/masqd/masqd/internal/nft"
 )
 
 // TestExplainRanges: a prefix gets one line when uniform, otherwise a
@@ -115,5 +119,21 @@ func TestExplainWithoutRoutes(t *testing.T) {
 	want := `127.0.0.2: masqueraded (rule 5: "masqd: outbound traffic is masqueraded")` + "\n"
 	if code != 0 || out != want || errs != wantErr {
 		t.Errorf("exit %d\nstdout %q\nwant   %q\nstderr %q\nwant   %q", code, out, want, errs, wantErr)
+	}
+}
+
+// TestExplainLocal: 127.0.0.2 is no interface's address, but the kernel
+// routes all of 127.0.0.0/8 locally, so `fib daddr type local` returns it.
+// It runs in the test's own namespace, read-only.
+func TestExplainLocal(t *testing.T) {
+	routes, err := nft.LocalRoutes("")
+	if err != nil || !slices.Contains(routes, netip.MustParsePrefix("127.0.0.0/8")) {
+		t.Skipf("this namespace has no local route 127.0.0.0/8 (%v)", err)
+	}
+	_, out, errs := runArgs(t, "explain", "--config", missingConfig(t), "127.0.0.2")
+	want := `127.0.0.2: not masqueraded (rule 1: "masqd: local destinations are not masqueraded"); ` +
+		"it is local to this node: the kernel's routing table has a local route for it\n"
+	if out != want {
+		t.Errorf("stderr %q\ngot  %s\nwant %s", errs, out, want)
 	}
 }
