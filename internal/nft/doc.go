@@ -3,13 +3,18 @@
 //
 // Build turns a validated config into a Ruleset, a plain value with no I/O:
 // String renders it as `nft -f` text (golden tests, `masqd render`) and
-// Trace answers which rule decides a packet (`masqd explain`, tracer tests).
+// Trace answers which rule decides a packet (tracer tests), and Explain
+// answers for an address or a whole prefix which rule and config entry
+// decide, split into the sub-ranges that differ (`masqd explain`).
 //
 // Conn is the only code in masqd that talks to the kernel's nftables, and
 // this is the only package that imports google/nftables or netlink. Conn.Sync
 // sends one netlink batch that turns whatever the table holds into the
 // Ruleset: element deltas and rule rewrites in place, a whole-table replace
 // only when the schema differs, nothing when the kernel already matches.
+// NodeAddrs and LocalRoutes ask rtnetlink for the node's addresses and the
+// destinations its routing tables call local (what `fib daddr type local`
+// matches).
 // README.md in this directory explains the table's layout and the kernel and
 // library facts behind these choices.
 //
