@@ -186,6 +186,7 @@ func (a *Agent) reload() {
 		return
 	}
 	a.m.configValid.Set(1)
+	a.m.configWarns.Set(float64(len(cfg.Warnings())))
 	if a.errText != "" {
 		a.log.Info("config valid again", zap.String("path", a.opts.ConfigPath))
 		a.errText = ""
