@@ -31,8 +31,9 @@ type Options struct {
 	Clock      watch.Clock
 	Log        *zap.Logger
 	Metrics    *Metrics
-	// FilesWatched, when set and true, says that file events are being
-	// delivered; a plain resync tick then skips re-reading the config.
+	// FilesWatched, when set and true, says that every change to the
+	// config has been fired (watch.Files.UpToDate); a plain resync tick
+	// then skips re-reading the config.
 	FilesWatched func() bool
 	// BackoffMin and BackoffMax bound the retry delay after a failed sync.
 	BackoffMin, BackoffMax time.Duration
