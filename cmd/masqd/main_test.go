@@ -192,7 +192,14 @@ func TestCheckPreflight(t *testing.T) {
 	if code, out, errs := runStdin(t, "nonMasqueradeCIDRs: []\n", "render", "--config", "-"); code != 0 || strings.Contains(out, "elements") {
 		t.Errorf("render --config -: exit %d, %s%s", code, out, errs)
 	}
-	code, _, errs := runArgs(t, "--once", "--config", "-")
+	// The agent takes --strict too: a sloppy config is then invalid, and
+	// --once fails before it touches the kernel.
+	sloppyFile := writeConfig(t, sloppy)
+	code, _, errs := runArgs(t, "--once", "--strict", "--config", sloppyFile)
+	if want := sloppyFile + ":1:16: masqLinkLocal: strict: yes read as true, as ip-masq-agent did (YAML 1.1) (fix: write true)\n1 problem(s) in " + sloppyFile + "\n"; code != 1 || errs != want {
+		t.Errorf("agent --strict: exit %d, %q", code, errs)
+	}
+	code, _, errs = runArgs(t, "--once", "--config", "-")
 	if want := "masqd: --config -: the agent re-reads its config on every change and resync, so it cannot read standard input; give a file or directory\n"; code != 1 || errs != want {
 		t.Errorf("agent with --config -: exit %d, %q", code, errs)
 	}

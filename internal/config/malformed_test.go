@@ -41,7 +41,6 @@ func aliasBomb() string {
 }
 
 const (
-	bombKeys = "abcdefghij"
 	// deep is one level past the nesting yaml.v3 and encoding/json allow.
 	deep = 10001
 	// long is the length of a very long line, key or value.
