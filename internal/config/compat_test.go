@@ -2,6 +2,7 @@ package config
 
 import (
 	"errors"
+	"fmt"
 	"net/netip"
 	"slices"
 	"strings"
@@ -243,5 +244,25 @@ func TestRead(t *testing.T) {
 	_, err = Read(StdinName, strings.NewReader(strings.Repeat(" ", MaxFileSize+1)), Options{})
 	if !errors.Is(err, ErrTooLarge) || !strings.HasPrefix(err.Error(), "read config <stdin>: ") {
 		t.Errorf("Read of too much: %v", err)
+	}
+}
+
+// TestCompatCapsWarnings: a file with hundreds of unknown keys lists the
+// first warnings and counts the rest, as problems are.
+func TestCompatCapsWarnings(t *testing.T) {
+	var b strings.Builder
+	for i := range maxProblemsPerFile + 20 {
+		fmt.Fprintf(&b, "k%d: 1\n", i)
+	}
+	cfg, err := Parse("f", []byte(b.String()), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ws := cfg.Warnings()
+	if len(ws) != maxProblemsPerFile+1 {
+		t.Fatalf("%d warnings, want %d", len(ws), maxProblemsPerFile+1)
+	}
+	if got, want := ws[maxProblemsPerFile].String(), "f: 20 more warnings not shown (fix: fix the ones above and check again)"; got != want {
+		t.Errorf("last warning %q, want %q", got, want)
 	}
 }
