@@ -153,25 +153,14 @@ func (f *Files) degrade(msg string, err error) {
 
 func (f *Files) loop() {
 	defer close(f.done)
-	var (
-		timer   *time.Timer
-		settled <-chan time.Time // timer's channel while a burst is pending
-		first   time.Time        // when the pending burst began
-		// inPlace maps each name of the pending burst to whether all its
-		// events were writes in place.
-		inPlace = map[string]bool{}
-	)
-	defer func() {
-		if timer != nil {
-			timer.Stop()
-		}
-	}()
+	b := burst{inPlace: map[string]bool{}}
+	defer b.stop()
 	for {
 		select {
-		case <-settled:
-			settled = nil
-			f.settle(inPlace)
-			clear(inPlace)
+		case <-b.quiet:
+			b.quiet = nil
+			f.settle(b.inPlace)
+			clear(b.inPlace)
 		case ev, ok := <-f.w.Events:
 			if !ok {
 				return
@@ -193,21 +182,7 @@ func (f *Files) loop() {
 			}
 			f.log.Debug("config may have changed", zap.String("name", ev.Name), zap.Stringer("op", ev.Op))
 			f.arm()
-			written, seen := inPlace[ev.Name]
-			inPlace[ev.Name] = (written || !seen) && ev.Op == fsnotify.Write
-			wait := Quiet
-			switch {
-			case settled == nil:
-				first = time.Now()
-			default:
-				wait = min(Quiet, max(0, MaxDelay-time.Since(first)))
-			}
-			if timer == nil {
-				timer = time.NewTimer(wait)
-			} else {
-				timer.Reset(wait)
-			}
-			settled = timer.C
+			b.add(ev)
 		case err, ok := <-f.w.Errors:
 			if !ok {
 				return
@@ -225,6 +200,42 @@ func (f *Files) loop() {
 			f.held.Store(false)
 			f.t.Fire(ReasonFile)
 		}
+	}
+}
+
+// burst is the relevant events since the last wake-up, waiting for the
+// path to be quiet.
+type burst struct {
+	timer *time.Timer
+	quiet <-chan time.Time // the timer's channel while events wait; else nil
+	first time.Time        // when the first waiting event came
+	// inPlace maps each name of the waiting events to whether all its
+	// events were writes in place.
+	inPlace map[string]bool
+}
+
+// add records ev and sets the timer to Quiet from now, or to MaxDelay
+// after the first waiting event if that is sooner.
+func (b *burst) add(ev fsnotify.Event) {
+	written, seen := b.inPlace[ev.Name]
+	b.inPlace[ev.Name] = (written || !seen) && ev.Op == fsnotify.Write
+	wait := Quiet
+	if b.quiet == nil {
+		b.first = time.Now()
+	} else {
+		wait = min(Quiet, max(0, MaxDelay-time.Since(b.first)))
+	}
+	if b.timer == nil {
+		b.timer = time.NewTimer(wait)
+	} else {
+		b.timer.Reset(wait)
+	}
+	b.quiet = b.timer.C
+}
+
+func (b *burst) stop() {
+	if b.timer != nil {
+		b.timer.Stop()
 	}
 }
 
