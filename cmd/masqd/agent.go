@@ -47,7 +47,7 @@ func runAgent(ctx context.Context, s *settings, log *zap.Logger) error {
 	var files *watch.Files
 	a := agent.New(c, agent.Options{
 		ConfigPath: s.configPath, Config: s.configOptions(), Ruleset: opts, Log: log, Metrics: m,
-		FilesWatched: func() bool { return files != nil && !files.Degraded() },
+		FilesWatched: func() bool { return files != nil && files.UpToDate() },
 	})
 	files, err = watch.WatchFiles(s.configPath, a.Trigger(), log)
 	if err != nil {

@@ -55,6 +55,11 @@ type settings struct {
 	cleanupOnExit bool
 	showVersion   bool
 	legacy        bool
+	strict        bool
+
+	// configSet says --config was given; stdin is what --config - reads.
+	configSet bool
+	stdin     io.Reader
 }
 
 // flagGroups says which flags a command takes; every command takes the
@@ -72,6 +77,8 @@ const (
 	flagsLegacy
 	// flagsExplain: explain's --source.
 	flagsExplain
+	// flagsStrict: --strict, for the agent and check.
+	flagsStrict
 )
 
 // ipMasqAgentFlags are the flags ip-masq-agent defines, with its meaning.
@@ -113,7 +120,7 @@ func newFlagSet(name string, groups flagGroups, s *settings, seenGlog *[]string,
 		fs.BoolVar(&s.enableIPv6, "enable-ipv6", false, "masquerade IPv6 too, and allow IPv6 nonMasqueradeCIDRs")
 		fs.BoolVar(&s.randomFully, "random-fully", true, "masquerade with fully random source ports")
 		fs.StringVar(&s.toPorts, "to-ports", "", "source port `ranges` for masqueraded TCP and UDP, e.g. 1024-29999,32768-65535; refused for now, see README.md")
-		fs.StringVar(&s.configPath, "config", config.DefaultPath, "read the config from `path`: a file, or a directory of files such as a ConfigMap mount")
+		fs.StringVar(&s.configPath, "config", config.DefaultPath, "read the config from `path`: a file, or a directory of files such as a ConfigMap mount; - is standard input (not for the agent)")
 		fs.StringVar(&s.table, "table", nft.DefaultTable, "`name` of the inet table masqd owns")
 		fs.StringVar(&s.snatV4, "snat-address", "", "translate masqueraded IPv4 traffic to this `address` (snat) instead of the outgoing interface's; in a DaemonSet, fill it per node, e.g. from $(NODE_IP)")
 		fs.StringVar(&s.snatV6, "snat-address-ipv6", "", "translate masqueraded IPv6 traffic to this `address`; needs --enable-ipv6")
@@ -131,6 +138,9 @@ func newFlagSet(name string, groups flagGroups, s *settings, seenGlog *[]string,
 	if groups&flagsExplain != 0 {
 		fs.StringVar(&s.source, "source", "", "explain for packets from this `address` (default: a pod inside masqueradeSourceCIDRs)")
 	}
+	if groups&flagsStrict != 0 {
+		fs.BoolVar(&s.strict, "strict", false, "treat every config warning as an error: keys in another case, YAML 1.1 booleans, unknown keys, settings that change nothing")
+	}
 	if groups&flagsLegacy != 0 {
 		fs.BoolVar(&s.legacy, "legacy", false, "delete ip-masq-agent's chain and jump from iptables-nft's nat tables instead of masqd's table")
 	}
@@ -143,7 +153,7 @@ func newFlagSet(name string, groups flagGroups, s *settings, seenGlog *[]string,
 }
 
 func (s *settings) configOptions() config.Options {
-	return config.Options{EnableIPv6: s.enableIPv6, NoMasqAllReservedRanges: s.allReserved}
+	return config.Options{EnableIPv6: s.enableIPv6, NoMasqAllReservedRanges: s.allReserved, Strict: s.strict}
 }
 
 // errToPortsRefused explains why --to-ports is refused.

@@ -158,7 +158,7 @@ func TestAgent(t *testing.T) {
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
 			exit := make(chan int, 1)
-			go func() { exit <- run(ctx, args, &bytes.Buffer{}, stderr) }()
+			go func() { exit <- run(ctx, args, nil, &bytes.Buffer{}, stderr) }()
 			select {
 			case <-stderr.seen:
 			case code := <-exit:

@@ -23,8 +23,14 @@ import (
 // stderr. Logs are JSON: stderr is not a terminal.
 func runArgs(t *testing.T, args ...string) (code int, stdout, stderr string) {
 	t.Helper()
+	return runStdin(t, "", args...)
+}
+
+// runStdin is runArgs with stdin as standard input.
+func runStdin(t *testing.T, stdin string, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
 	var out, errb bytes.Buffer
-	code = run(context.Background(), args, &out, &errb)
+	code = run(context.Background(), args, strings.NewReader(stdin), &out, &errb)
 	return code, out.String(), errb.String()
 }
 
@@ -125,7 +131,7 @@ func TestCheck(t *testing.T) {
 		copts     config.Options
 		intervals string
 	}{
-		{"defaults", missingConfig(t), nil, config.Options{}, "3 IPv4 and 0 IPv6"},
+		{"defaults", t.TempDir(), nil, config.Options{}, "3 IPv4 and 0 IPv6"},
 		{"file with nested entries", writeConfig(t, "nonMasqueradeCIDRs: [10.0.0.0/8, 10.1.0.0/16, 10.1.2.0/24]\n"), nil, config.Options{}, "1 IPv4 and 0 IPv6"},
 		{"directory", dir, []string{"--enable-ipv6"}, config.Options{EnableIPv6: true}, "2 IPv4 and 1 IPv6"},
 	} {
@@ -145,14 +151,67 @@ func TestCheck(t *testing.T) {
 	}
 }
 
+// TestCheckPreflight: check reads standard input, prints every warning, and
+// under --strict fails on them; a --config given by hand must exist.
+func TestCheckPreflight(t *testing.T) {
+	const sloppy = "masqLinkLocal: yes\n"
+	warning := "warning: <stdin>:1:16: masqLinkLocal: yes read as true, as ip-masq-agent did (YAML 1.1) (fix: write true)\n"
+	cfg, err := config.Read(config.StdinName, strings.NewReader(sloppy), config.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ok := "ok: " + cfg.Summary() + "; 3 IPv4 and 0 IPv6 intervals after merging\n"
+	if !strings.Contains(ok, "from <stdin>") {
+		t.Errorf("summary %q does not name <stdin>", ok)
+	}
+	missing := missingConfig(t)
+	for _, tc := range []struct {
+		name, stdin    string
+		args           []string
+		code           int
+		stdout, stderr string
+	}{
+		{"stdin with a warning", sloppy, []string{"--config", "-"}, 0,
+			warning + "1 warning; the config is valid and applies as described\n" + ok, ""},
+		{"stdin, --strict", sloppy, []string{"--config", "-", "--strict"}, 1, "",
+			"<stdin>:1:16: masqLinkLocal: strict: yes read as true, as ip-masq-agent did (YAML 1.1) (fix: write true)\n1 problem(s) in <stdin>\n"},
+		{"stdin, JSON with a problem", `{"nonMasqueradeCIDRs": ["10.0.0.1/8"]}`, []string{"--config=-"}, 1, "",
+			"<stdin>:1:25: nonMasqueradeCIDRs[0]: 10.0.0.1/8 has host bits set (fix: did you mean 10.0.0.0/8?)\n1 problem(s) in <stdin>\n"},
+		{"missing file given by hand", "", []string{"--config", missing}, 1, "",
+			"masqd: check: --config " + missing + " does not exist (without --config, a missing /etc/config/ip-masq-agent means the defaults, as for the agent)\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, out, errs := runStdin(t, tc.stdin, append([]string{"check"}, tc.args...)...)
+			if code != tc.code || out != tc.stdout || errs != tc.stderr {
+				t.Errorf("exit %d, want %d\nstdout:\n%s\nwant:\n%s\nstderr:\n%s\nwant:\n%s", code, tc.code, out, tc.stdout, errs, tc.stderr)
+			}
+		})
+	}
+	// render and explain read standard input too; the agent cannot.
+	if code, out, errs := runStdin(t, "nonMasqueradeCIDRs: []\n", "render", "--config", "-"); code != 0 || strings.Contains(out, "elements") {
+		t.Errorf("render --config -: exit %d, %s%s", code, out, errs)
+	}
+	// The agent takes --strict too: a sloppy config is then invalid, and
+	// --once fails before it touches the kernel.
+	sloppyFile := writeConfig(t, sloppy)
+	code, _, errs := runArgs(t, "--once", "--strict", "--config", sloppyFile)
+	if want := sloppyFile + ":1:16: masqLinkLocal: strict: yes read as true, as ip-masq-agent did (YAML 1.1) (fix: write true)\n1 problem(s) in " + sloppyFile + "\n"; code != 1 || errs != want {
+		t.Errorf("agent --strict: exit %d, %q", code, errs)
+	}
+	code, _, errs = runArgs(t, "--once", "--config", "-")
+	if want := "masqd: --config -: the agent re-reads its config on every change and resync, so it cannot read standard input; give a file or directory\n"; code != 1 || errs != want {
+		t.Errorf("agent with --config -: exit %d, %q", code, errs)
+	}
+}
+
 func TestCheckInvalid(t *testing.T) {
-	p := writeConfig(t, "nonMasqueradeCIDRs: [10.0.0.1/8, fd00::/8]\nresyncIntervl: 5s\n")
+	p := writeConfig(t, "nonMasqueradeCIDRs: [10.0.0.1/8, fd00::/8]\nresyncInterval: 5\n")
 	code, out, errs := runArgs(t, "check", "--config", p)
 	if code != 1 || out != "" {
 		t.Fatalf("exit %d, stdout %q; want 1 and nothing", code, out)
 	}
 	lines := strings.Split(strings.TrimSuffix(errs, "\n"), "\n")
-	want := []string{p + ":1:22: nonMasqueradeCIDRs[0]:", p + ":1:34: nonMasqueradeCIDRs[1]:", p + ":2:1: resyncIntervl:", "3 problem(s) in " + p}
+	want := []string{p + ":1:22: nonMasqueradeCIDRs[0]:", p + ":1:34: nonMasqueradeCIDRs[1]:", p + ":2:17: resyncInterval:", "3 problem(s) in " + p}
 	if len(lines) != len(want) {
 		t.Fatalf("want %d lines, got:\n%s", len(want), errs)
 	}

@@ -6,6 +6,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
+	"os"
 	"slices"
 	"strings"
 	"time"
@@ -38,9 +40,12 @@ var commands = []command{
 	{"", [][2]string{
 		{"masqd [flags]", "run the agent: watch the config, keep the table in sync"},
 		{"masqd --once [flags]", "converge once, then exit"},
-	}, flagsRuleset | flagsKernel | flagsAgent, runMain},
+	}, flagsRuleset | flagsKernel | flagsAgent | flagsStrict, runMain},
 	{"render", [][2]string{{"masqd render [flags]", "print the ruleset as nft -f text"}}, flagsRuleset, runRender},
-	{"check", [][2]string{{"masqd check [flags]", "validate the config; exit 1 listing every problem"}}, flagsRuleset, runCheck},
+	{"check", [][2]string{
+		{"masqd check [flags]", "validate the config; exit 1 listing every problem"},
+		{"masqd check --config -", "validate the config read from standard input"},
+	}, flagsRuleset | flagsStrict, runCheck},
 	{"explain", [][2]string{{"masqd explain [flags] IP|PREFIX...", "say whether traffic to each address or prefix is masqueraded, and why"}}, flagsRuleset | flagsKernel | flagsExplain, runExplain},
 	{"cleanup", [][2]string{
 		{"masqd cleanup [flags]", "delete masqd's table, and nothing else"},
@@ -67,7 +72,7 @@ func commandNames() string {
 
 // run is main without the process: it returns the exit code, 0 on success,
 // 1 when the command failed and 2 when the command line is wrong.
-func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	name := ""
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
 		name, args = args[0], args[1:]
@@ -80,7 +85,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "masqd: unknown command %q; the commands are %s\n", name, commandNames())
 		return 2
 	}
-	var s settings
+	s := settings{stdin: stdin}
 	var glog []string
 	fs := newFlagSet(name, cmd.flags, &s, &glog, stderr)
 	args, err := parseInterleaved(fs, args)
@@ -95,6 +100,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "masqd: run %q for the flags\n", strings.TrimSpace("masqd help "+name))
 		return 2
 	}
+	fs.Visit(func(f *flag.Flag) { s.configSet = s.configSet || f.Name == "config" })
 	if s.showVersion {
 		fmt.Fprintln(stdout, versionString())
 		return 0
@@ -146,7 +152,7 @@ func reportError(w io.Writer, s *settings, err error) {
 		for _, p := range cerr.Problems {
 			fmt.Fprintln(w, p)
 		}
-		fmt.Fprintf(w, "%d problem(s) in %s\n", len(cerr.Problems), s.configPath)
+		fmt.Fprintf(w, "%d problem(s) in %s\n", len(cerr.Problems), s.configName())
 		return
 	}
 	fmt.Fprintf(w, "masqd: %v\n", err)
@@ -166,14 +172,33 @@ func load(s *settings) (*config.Config, nft.Options, *nft.Ruleset, error) {
 	if err != nil {
 		return nil, nft.Options{}, nil, err
 	}
-	cfg, err := config.Load(s.configPath, s.configOptions())
+	var cfg *config.Config
+	if s.configPath == stdinPath {
+		cfg, err = config.Read(config.StdinName, s.stdin, s.configOptions())
+	} else {
+		cfg, err = config.Load(s.configPath, s.configOptions())
+	}
 	if err != nil {
 		return nil, nft.Options{}, nil, err
 	}
 	return cfg, opts, nft.Build(cfg, opts), nil
 }
 
+// stdinPath is the --config that names standard input.
+const stdinPath = "-"
+
+// configName names the config in messages.
+func (s *settings) configName() string {
+	if s.configPath == stdinPath {
+		return config.StdinName
+	}
+	return s.configPath
+}
+
 func runMain(ctx context.Context, s *settings, _ []string, e env) error {
+	if s.configPath == stdinPath {
+		return errors.New("--config -: the agent re-reads its config on every change and resync, so it cannot read standard input; give a file or directory")
+	}
 	if s.once {
 		return runOnce(ctx, s, e.log)
 	}
@@ -195,6 +220,12 @@ func runRender(_ context.Context, s *settings, args []string, e env) error {
 func runCheck(_ context.Context, s *settings, args []string, e env) error {
 	if err := noArgs("check", args); err != nil {
 		return err
+	}
+	// The agent applies the defaults when the config is missing, as
+	// ip-masq-agent did; a preflight of a path given by hand must not pass
+	// for a typo.
+	if _, err := os.Stat(s.configPath); s.configSet && s.configPath != stdinPath && errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("check: --config %s does not exist (without --config, a missing %s means the defaults, as for the agent)", s.configPath, config.DefaultPath)
 	}
 	cfg, _, rs, err := load(s)
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -31,8 +32,9 @@ type Options struct {
 	Clock      watch.Clock
 	Log        *zap.Logger
 	Metrics    *Metrics
-	// FilesWatched, when set and true, says that file events are being
-	// delivered; a plain resync tick then skips re-reading the config.
+	// FilesWatched, when set and true, says that every change to the
+	// config has been fired (watch.Files.UpToDate); a plain resync tick
+	// then skips re-reading the config.
 	FilesWatched func() bool
 	// BackoffMin and BackoffMax bound the retry delay after a failed sync.
 	BackoffMin, BackoffMax time.Duration
@@ -51,6 +53,7 @@ type Agent struct {
 	good     *config.Config // last valid config; nil until one is read
 	applied  *config.Config // the config of the last successful sync
 	errText  string         // last config error logged, to log each once
+	warnText string         // last config warnings logged, to log each set once
 	failures int
 	retry    watch.Timer // pending retry after a failed sync, or nil
 	ticker   *watch.Ticker
@@ -186,6 +189,7 @@ func (a *Agent) reload() {
 		return
 	}
 	a.m.configValid.Set(1)
+	a.logWarnings(cfg.Warnings())
 	if a.errText != "" {
 		a.log.Info("config valid again", zap.String("path", a.opts.ConfigPath))
 		a.errText = ""
@@ -374,7 +378,23 @@ func logProvenance(log *zap.Logger, cfg *config.Config) {
 		}
 		log.Info("masqueradeCIDRs exception", zap.Stringer("cidr", p), zap.Stringer("from", cfg.Source(config.Masquerade, i)))
 	}
-	for _, w := range cfg.Warnings() {
-		log.Warn("config warning", zap.String("warning", w.String()))
+}
+
+// logWarnings counts the config's warnings and logs them when they differ
+// from the last logged: a typo added beside an unchanged config is logged
+// too, and a resync does not repeat them.
+func (a *Agent) logWarnings(ws []config.Problem) {
+	a.m.configWarns.Set(float64(len(ws)))
+	lines := make([]string, len(ws))
+	for i, w := range ws {
+		lines[i] = w.String()
+	}
+	text := strings.Join(lines, "\n")
+	if text == a.warnText {
+		return
+	}
+	a.warnText = text
+	for _, l := range lines {
+		a.log.Warn("config warning", zap.String("warning", l))
 	}
 }

@@ -16,6 +16,7 @@ type Metrics struct {
 	lastSuccess  prometheus.Gauge
 	configLoads  *prometheus.CounterVec
 	configValid  prometheus.Gauge
+	configWarns  prometheus.Gauge
 	drift        *prometheus.CounterVec
 	intervals    *prometheus.GaugeVec
 	conns        *connCollector
@@ -45,6 +46,10 @@ func NewMetrics() *Metrics {
 			Name: "masqd_config_valid",
 			Help: "1 if the last config read was valid, 0 if not.",
 		}),
+		configWarns: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "masqd_config_warnings",
+			Help: "Warnings about the last valid config read: what ip-masq-agent accepted and masqd applies the same way, but should be written otherwise (masqd check lists them).",
+		}),
 		drift: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "masqd_drift_repairs_total",
 			Help: "Repairs of changes someone else made to masqd's table, by kind: table, schema, rules, elements.",
@@ -62,7 +67,7 @@ func NewMetrics() *Metrics {
 
 // Register adds the metrics to r.
 func (m *Metrics) Register(r prometheus.Registerer) error {
-	for _, c := range []prometheus.Collector{m.syncs, m.syncDuration, m.lastSuccess, m.configLoads, m.configValid, m.drift, m.intervals, m.conns} {
+	for _, c := range []prometheus.Collector{m.syncs, m.syncDuration, m.lastSuccess, m.configLoads, m.configValid, m.configWarns, m.drift, m.intervals, m.conns} {
 		if err := r.Register(c); err != nil {
 			return err
 		}

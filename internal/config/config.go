@@ -22,6 +22,9 @@ type Options struct {
 	// NoMasqAllReservedRanges widens the default list to every reserved IPv4
 	// range (--nomasq-all-reserved-ranges).
 	NoMasqAllReservedRanges bool
+	// Strict makes every warning a problem (--strict): a config with
+	// warnings is then invalid.
+	Strict bool
 }
 
 // Config is a validated, normalised config. Treat it as immutable.

@@ -66,11 +66,24 @@ func Load(path string, opts Options) (*Config, error) {
 		problems = append(problems, ps...)
 	}
 	cfg, more := merge(results, opts)
-	problems = append(problems, more...)
-	if len(problems) > 0 {
-		return nil, &Error{Problems: problems}
+	return result(cfg, append(problems, more...), opts)
+}
+
+// StdinName names standard input in Config.Files and in problems.
+const StdinName = "<stdin>"
+
+// Read reads one config from r, such as standard input, to its end, and
+// parses it as Parse does; name stands for the file. It reads at most
+// MaxFileSize bytes.
+func Read(name string, r io.Reader, opts Options) (*Config, error) {
+	data, err := io.ReadAll(io.LimitReader(r, MaxFileSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("read config %s: %w", name, err)
 	}
-	return cfg, nil
+	if len(data) > MaxFileSize {
+		return nil, tooLarge(name, int64(len(data)))
+	}
+	return Parse(name, data, opts)
 }
 
 // readFile reads a regular file of at most MaxFileSize bytes. It opens

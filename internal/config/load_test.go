@@ -127,8 +127,8 @@ func TestLoadDirectoryProblems(t *testing.T) {
 	dir := t.TempDir()
 	writeFiles(t, dir, map[string]string{
 		"a.yaml": "nonMasqueradeCIDRs:\n  - 10.0.0.0/8\n  - 11.0.0.0/8\ncidrLimit: 3\n",
-		"b.json": "{\n  \"nonMasqueradeCIDRs\": [\"12.0.0.0/8\", \"13.0.0.1/8\"],\n  \"resyncIntervall\": \"1s\"\n}\n",
-		"c.yaml": "masqLinkLocal: yes\n",
+		"b.json": "{\n  \"nonMasqueradeCIDRs\": [\"12.0.0.0/8\", \"13.0.0.1/8\"],\n  \"resyncInterval\": \"1x\"\n}\n",
+		"c.yaml": "masqLinkLocal: \"yes\"\n",
 	})
 	_, err := Load(dir, Options{})
 	var cerr *Error
@@ -138,8 +138,8 @@ func TestLoadDirectoryProblems(t *testing.T) {
 	want := []Problem{
 		{File: filepath.Join(dir, "b.json"), Line: 2, Column: 40, Field: "nonMasqueradeCIDRs[1]",
 			Message: "13.0.0.1/8 has host bits set", Fix: "did you mean 13.0.0.0/8?"},
-		{File: filepath.Join(dir, "b.json"), Line: 3, Column: 3, Field: "resyncIntervall",
-			Message: `unknown key "resyncIntervall"`, Fix: `did you mean "resyncInterval"?`},
+		{File: filepath.Join(dir, "b.json"), Line: 3, Column: 21, Field: "resyncInterval",
+			Message: `"1x" is not a duration`, Fix: `write a duration such as "60s" or "500ms"`},
 		{File: filepath.Join(dir, "c.yaml"), Line: 1, Column: 16, Field: "masqLinkLocal",
 			Message: `must be true or false, not the string "yes"`, Fix: "write true"},
 		{File: filepath.Join(dir, "a.yaml"), Line: 4, Column: 12, Field: "cidrLimit",

@@ -21,7 +21,9 @@ type malformedCase struct {
 	name  string
 	text  string
 	wants []want
-	cidrs int
+	// cidrs and warns are the nonMasqueradeCIDRs entries and the warnings
+	// of a text that is accepted.
+	cidrs, warns int
 }
 
 // aliasBomb nests ten lists of ten aliases ten deep: 10^10 strings if
@@ -39,7 +41,6 @@ func aliasBomb() string {
 }
 
 const (
-	bombKeys = "abcdefghij"
 	// deep is one level past the nesting yaml.v3 and encoding/json allow.
 	deep = 10001
 	// long is the length of a very long line, key or value.
@@ -50,11 +51,9 @@ const (
 const elf = "\x7fELF\x02\x01\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x02\x00>\x00\x01\x00\x00\x00\x40\x10\x40\x00"
 
 func malformedCases() []malformedCase {
-	bomb := []want{}
-	for i, k := range strings.Split(bombKeys, "") {
-		bomb = append(bomb, want{line: i + 1, col: 1, field: k, msg: fmt.Sprintf("unknown key %q", k), fix: "remove it"})
-	}
-	// The entries are placed where the anchored list writes them.
+	// The unknown keys are warnings; the entries are placed where the
+	// anchored list writes them.
+	var bomb []want
 	for i := range 10 {
 		bomb = append(bomb, want{line: 10, col: 8 + 4*i, field: entryName(keyCIDRs, i), msg: "must be a CIDR string, not a list", fix: "such as"})
 	}
@@ -65,9 +64,12 @@ func malformedCases() []malformedCase {
 		{name: "UTF-8 BOM before JSON", text: "\ufeff{\"nonMasqueradeCIDRs\": [\"10.0.0.0/8\", \"192.0.2.0/24\"]}\n", cidrs: 2},
 		{name: "CRLF line ends", text: "nonMasqueradeCIDRs:\r\n  - 10.0.0.0/8\r\nresyncInterval: 60s\r\n", cidrs: 1},
 		{name: "CRLF JSON", text: "{\r\n  \"nonMasqueradeCIDRs\": [\r\n    \"10.0.0.0/8\"\r\n  ]\r\n}\r\n", cidrs: 1},
-		{name: "anchor and alias", text: "x: &n [10.0.0.0/8]\n", wants: []want{{line: 1, col: 1, field: "x", msg: `unknown key "x"`}}},
-		{name: "alias as the list", text: "nonMasqueradeCIDRs: &n [10.0.0.0/8, 192.0.2.0/24]\nmasqLinkLocal: &t true\nmasqLinkLocalIPv6: *t\n", cidrs: 2},
-		{name: "JSON trailing comma, read as YAML", text: `{"nonMasqueradeCIDRs": ["10.0.0.0/8",],}`, cidrs: 1},
+		{name: "anchor and alias", text: "x: &n [10.0.0.0/8]\n", cidrs: 3, warns: 1},
+		{name: "alias as the list", text: "nonMasqueradeCIDRs: &n [10.0.0.0/8, 192.0.2.0/24]\nmasqLinkLocal: &t true\nmasqLinkLocalIPv6: *t\n", cidrs: 2, warns: 1},
+		{name: "JSON trailing comma, read as YAML", text: `{"nonMasqueradeCIDRs": ["10.0.0.0/8",],}`, cidrs: 1, warns: 1},
+		// ip-masq-agent applied the last of two equal keys.
+		{name: "duplicate key", text: "masqLinkLocal: true\nresyncInterval: 60s\nmasqLinkLocal: false\n", cidrs: 3, warns: 1},
+		{name: "duplicate key, JSON", text: `{"cidrLimit": 5, "cidrLimit": 6}`, cidrs: 3, warns: 1},
 
 		// Rejected.
 		{name: "tab indentation", text: "nonMasqueradeCIDRs:\n\t- 10.0.0.0/8\n",
@@ -76,13 +78,9 @@ func malformedCases() []malformedCase {
 			wants: []want{{line: 3, col: 1, msg: "a tab in the indentation", fix: "indent with spaces"}}},
 		{name: "CRLF, problem position", text: "masqLinkLocal: true\r\nnonMasqueradeCIDRs:\r\n  - 10.0.0.1/8\r\n",
 			wants: []want{{line: 3, col: 5, field: "nonMasqueradeCIDRs[0]", msg: "has host bits set", fix: "did you mean 10.0.0.0/8?"}}},
-		{name: "duplicate key", text: "masqLinkLocal: true\nresyncInterval: 60s\nmasqLinkLocal: false\n",
-			wants: []want{{line: 3, col: 1, field: "masqLinkLocal", msg: "duplicate key (first at line 1, column 1)", fix: "remove one"}}},
-		{name: "duplicate key, JSON", text: `{"cidrLimit": 5, "cidrLimit": 6}`,
-			wants: []want{{line: 1, col: 18, field: "cidrLimit", msg: "duplicate key (first at line 1, column 2)", fix: "remove one"}}},
 		{name: "alias bomb", text: aliasBomb(), wants: bomb},
 		{name: "merge key", text: "base: &b {masqLinkLocal: true}\n<<: *b\n",
-			wants: []want{{line: 2, col: 1, msg: "merge keys (<<) are not supported", fix: "write the keys out"}, {line: 1, col: 1, field: "base", msg: `unknown key "base"`}}},
+			wants: []want{{line: 2, col: 1, msg: "merge keys (<<) are not supported", fix: "write the keys out"}}},
 		{name: "huge resyncInterval", text: "resyncInterval: 1e400\n",
 			wants: []want{{line: 1, col: 17, field: "resyncInterval", msg: `"1e400" is not a duration`, fix: `such as "60s"`}}},
 		{name: "huge resyncInterval, JSON", text: `{"resyncInterval": 1e400}`,
@@ -97,15 +95,12 @@ func malformedCases() []malformedCase {
 			wants: []want{{line: 1, col: 12, field: "cidrLimit", msg: "-99999999999999999999 is out of range", fix: "write a whole number"}}},
 		// ip-masq-agent read keys in any case (encoding/json): read, with a
 		// warning (TestKeyCaseWarnings).
-		{name: "PascalCase keys", text: "NonMasqueradeCIDRs: [10.0.0.0/8]\nMasqLinkLocal: true\nResyncInterval: 60s\n", cidrs: 1},
-		{name: "PascalCase keys, JSON", text: `{"NonMasqueradeCIDRs": ["10.0.0.0/8"], "CIDRLimit": 1}`, cidrs: 1},
+		{name: "PascalCase keys", text: "NonMasqueradeCIDRs: [10.0.0.0/8]\nMasqLinkLocal: true\nResyncInterval: 60s\n", cidrs: 1, warns: 3},
+		{name: "PascalCase keys, JSON", text: `{"NonMasqueradeCIDRs": ["10.0.0.0/8"], "CIDRLimit": 1}`, cidrs: 1, warns: 2},
+		// ip-masq-agent ignored every key and applied its defaults: so does
+		// masqd, and each key's warning says what the file is (TestCompat).
 		{name: "the ConfigMap manifest instead of its config", text: "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ip-masq-agent\ndata:\n  config: |\n    nonMasqueradeCIDRs: [10.0.0.0/8]\n",
-			wants: []want{
-				{line: 1, col: 1, field: "apiVersion", msg: `unknown key "apiVersion"`, fix: "this is a Kubernetes manifest"},
-				{line: 2, col: 1, field: "kind", msg: `unknown key "kind"`, fix: "this is a Kubernetes manifest"},
-				{line: 3, col: 1, field: "metadata", msg: `unknown key "metadata"`, fix: "this is a Kubernetes manifest"},
-				{line: 5, col: 1, field: "data", msg: `unknown key "data"`, fix: "this is a Kubernetes manifest"},
-			}},
+			cidrs: 3, warns: 4},
 		{name: "binary garbage", text: elf,
 			wants: []want{{line: 1, col: 1, msg: "control character U+007F is not text", fix: textFix}}},
 		{name: "every byte", text: func() string {
@@ -125,8 +120,7 @@ func malformedCases() []malformedCase {
 			wants: []want{{line: 1, col: 21 + 12*(long/12) + 1, field: entryName(keyCIDRs, long/12), msg: "10.0.0.1/8 has host bits set"}}},
 		{name: "very long value", text: "resyncInterval: " + strings.Repeat("9", long) + "s\n",
 			wants: []want{{line: 1, col: 17, field: "resyncInterval", msg: `"` + strings.Repeat("9", maxShown) + `…" is not a duration`}}},
-		{name: "very long key, JSON", text: `{"` + strings.Repeat("k", long) + `": 1}`,
-			wants: []want{{line: 1, col: 2, field: strings.Repeat("k", maxShown) + "…", msg: `unknown key "` + strings.Repeat("k", maxShown) + `…"`, fix: "remove it"}}},
+		{name: "very long key, JSON", text: `{"` + strings.Repeat("k", long) + `": 1}`, cidrs: 3, warns: 1},
 		{name: "very long CIDR", text: "nonMasqueradeCIDRs: [\"" + strings.Repeat("1", long) + "/8\"]\n",
 			wants: []want{{line: 1, col: 22, field: entryName(keyCIDRs, 0), msg: `"` + strings.Repeat("1", maxShown) + `…" is not a CIDR`}}},
 		{name: "deep nesting", text: "nonMasqueradeCIDRs: " + strings.Repeat("[", deep) + strings.Repeat("]", deep) + "\n",
@@ -173,6 +167,15 @@ func TestLoadMalformed(t *testing.T) {
 				}
 				if len(cfg.NonMasqueradeCIDRs) != tc.cidrs {
 					t.Errorf("Load = %+v, want %d nonMasqueradeCIDRs", cfg, tc.cidrs)
+				}
+				ws := cfg.Warnings()
+				if len(ws) != tc.warns {
+					t.Errorf("warnings %v, want %d", ws, tc.warns)
+				}
+				for _, w := range ws {
+					if w.Fix == "" || len(w.String()) > 1024 {
+						t.Errorf("warning without a fix, or too long to read: %q", shown(w.String()))
+					}
 				}
 				return
 			}

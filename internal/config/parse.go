@@ -35,7 +35,18 @@ var utf8BOM = []byte("\xef\xbb\xbf")
 func Parse(file string, data []byte, opts Options) (*Config, error) {
 	r, problems := parseFile(file, data, opts)
 	cfg, more := merge([]*fileResult{r}, opts)
-	problems = append(problems, more...)
+	return result(cfg, append(problems, more...), opts)
+}
+
+// result returns cfg, or an *Error with the problems; under Options.Strict
+// the warnings are problems too.
+func result(cfg *Config, problems []Problem, opts Options) (*Config, error) {
+	if len(problems) == 0 && opts.Strict {
+		for _, w := range cfg.Warnings() {
+			w.Message = "strict: " + w.Message
+			problems = append(problems, w)
+		}
+	}
 	if len(problems) > 0 {
 		return nil, &Error{Problems: problems}
 	}
@@ -68,8 +79,11 @@ func (k kind) String() string {
 // a mapping. List entries are scalars.
 type scalar struct {
 	kind kind
-	text string
-	at   pos
+	// plain marks a YAML scalar written without quotes or a tag, which
+	// YAML 1.1, and so ip-masq-agent, may read as a boolean.
+	plain bool
+	text  string
+	at    pos
 }
 
 // value is a field's value: a scalar, and a list's entries. The contents of
@@ -105,6 +119,7 @@ type fileResult struct {
 	warnings []Problem
 
 	masqLinkLocal, masqLinkLocalIPv6 bool
+	linkLocalIPv6At                  pos
 
 	resync    time.Duration
 	hasResync bool
@@ -114,11 +129,13 @@ type fileResult struct {
 	limitAt  pos
 }
 
-// problems collects the problems of one file.
+// problems collects the problems and the warnings of one file.
 type problems struct {
-	file    string
-	list    []Problem
-	dropped int
+	file            string
+	list            []Problem
+	dropped         int
+	warnings        []Problem
+	droppedWarnings int
 }
 
 func (ps *problems) add(at pos, field, msg, fix string) {
@@ -127,6 +144,16 @@ func (ps *problems) add(at pos, field, msg, fix string) {
 		return
 	}
 	ps.list = append(ps.list, Problem{File: ps.file, Line: int(at.line), Column: int(at.col), Field: shown(field), Message: msg, Fix: fix})
+}
+
+// warn records something ip-masq-agent accepted that masqd reads the same
+// way, but that should be written otherwise.
+func (ps *problems) warn(at pos, field, msg, fix string) {
+	if len(ps.warnings) >= maxProblemsPerFile {
+		ps.droppedWarnings++
+		return
+	}
+	ps.warnings = append(ps.warnings, Problem{File: ps.file, Line: int(at.line), Column: int(at.col), Field: shown(field), Message: msg, Fix: fix})
 }
 
 // maxShown caps how much of a value a problem quotes: a file may hold a
@@ -151,6 +178,10 @@ func (ps *problems) done() []Problem {
 		ps.list = append(ps.list, Problem{File: ps.file, Message: fmt.Sprintf("%d more problems not shown", ps.dropped),
 			Fix: "fix the ones above and check again"})
 	}
+	if ps.droppedWarnings > 0 {
+		ps.warnings = append(ps.warnings, Problem{File: ps.file, Message: fmt.Sprintf("%d more warnings not shown", ps.droppedWarnings),
+			Fix: "fix the ones above and check again"})
+	}
 	return ps.list
 }
 
@@ -159,31 +190,38 @@ func parseFile(file string, data []byte, opts Options) (*fileResult, []Problem) 
 	ps := &problems{file: file}
 	r := &fileResult{file: file}
 	data = bytes.TrimPrefix(data, utf8BOM)
-	r.validate(decode(data, ps), opts, ps)
-	return r, ps.done()
+	fields, strictJSON := decode(data, ps)
+	r.validate(fields, strictJSON, opts, ps)
+	list := ps.done()
+	r.warnings = ps.warnings
+	return r, list
 }
 
 // decode reads JSON with encoding/json, which is fast for long lists, and
-// everything else as YAML.
-func decode(data []byte, ps *problems) []field {
+// everything else as YAML. strictJSON reports that data is valid JSON.
+func decode(data []byte, ps *problems) (fields []field, strictJSON bool) {
 	if len(bytes.TrimSpace(data)) == 0 {
-		return nil
+		return nil, false
 	}
 	if !isJSON(data) {
-		return decodeYAML(data, ps)
+		return decodeYAML(data, ps), false
 	}
 	fields, syn := decodeJSON(data)
 	if syn == nil {
-		return fields
+		return fields, true
 	}
-	// A YAML flow mapping starts with "{" too, and ip-masq-agent read
-	// everything as YAML, which also forgives JSON's trailing commas.
+	// A YAML flow mapping starts with "{" too, and YAML forgives JSON's
+	// trailing commas and unquoted keys. ip-masq-agent did not: it gave a
+	// file that starts with "{" to encoding/json as it was.
 	yps := &problems{file: ps.file}
 	if yfields := decodeYAML(data, yps); len(yps.list) == 0 {
-		return yfields
+		ps.warn(syn.at, "", syn.msg+`; masqd reads the file as YAML, but ip-masq-agent reads a file that starts with "{" as strict JSON `+
+			"and would refuse it, so a rollback to ip-masq-agent would fail", syn.fix)
+		ps.warnings = append(ps.warnings, yps.warnings...)
+		return yfields, false
 	}
 	ps.add(syn.at, "", syn.msg, syn.fix)
-	return fields
+	return fields, true
 }
 
 // isJSON reports whether data is a JSON object: its first non-space byte is "{".
@@ -192,44 +230,94 @@ func isJSON(data []byte) bool {
 	return len(trimmed) > 0 && trimmed[0] == '{'
 }
 
-func (r *fileResult) validate(fields []field, opts Options, ps *problems) {
-	seen := make(map[string]pos, len(fields))
-	for _, f := range fields {
-		if known := foldKey(f.key); known != "" && known != f.key {
+func (r *fileResult) validate(fields []field, strictJSON bool, opts Options, ps *problems) {
+	keys := make([]string, len(fields))
+	for i, f := range fields {
+		keys[i] = f.key
+		if known := foldKey(f.key); known != "" {
+			keys[i] = known
+		}
+	}
+	winners := applied(fields, keys, strictJSON)
+	for i, f := range fields {
+		key := keys[i]
+		if w, dup := winners[key]; dup && w != i {
+			ps.warn(f.at, f.key, fmt.Sprintf("duplicate key, ignored: ip-masq-agent applied the one at line %d, column %d, and so does masqd",
+				fields[w].at.line, fields[w].at.col), "remove one of them")
+			continue
+		}
+		if key != f.key {
 			// ip-masq-agent decoded with encoding/json, which matches keys
 			// in any case: read them, so that its configs still apply.
-			r.warnings = append(r.warnings, Problem{File: r.file, Line: int(f.at.line), Column: int(f.at.col), Field: f.key,
-				Message: fmt.Sprintf("read as %q, as ip-masq-agent did", known), Fix: fmt.Sprintf("write %q", known)})
-			f.key = known
+			ps.warn(f.at, f.key, fmt.Sprintf("read as %q, as ip-masq-agent did", key), fmt.Sprintf("write %q", key))
 		}
-		if first, dup := seen[f.key]; dup {
-			ps.add(f.at, f.key, fmt.Sprintf("duplicate key (first at line %d, column %d)", first.line, first.col),
-				"remove one of them")
+		if f.val.kind == kindNull && isKnownKey(key) {
+			r.validateNull(key, f, ps)
 			continue
 		}
-		seen[f.key] = f.at
-		if f.val.kind == kindNull && isKnownKey(f.key) {
-			ps.add(f.val.at, f.key, "has no value", noValueFix[f.key])
-			continue
-		}
-		switch f.key {
+		switch key {
 		case keyCIDRs, keyMasqCIDRs, keySourceCIDRs:
-			l := listOf(f.key)
+			l := listOf(key)
 			r.lists[l] = checkCIDRList(l, f.at, f.val, opts, ps)
 		case keyMasqLinkLocal:
-			r.masqLinkLocal = checkBool(f.key, f.val.scalar, ps)
+			r.masqLinkLocal = checkBool(key, f.val.scalar, ps)
 		case keyMasqLinkLocalIPv6:
-			r.masqLinkLocalIPv6 = checkBool(f.key, f.val.scalar, ps)
+			r.masqLinkLocalIPv6 = checkBool(key, f.val.scalar, ps)
+			r.linkLocalIPv6At = f.at
 		case keyResyncInterval:
-			r.resync, r.hasResync = checkDuration(f.key, f.val.scalar, ps)
+			r.resync, r.hasResync = checkDuration(key, f.val.scalar, ps)
 		case keyCIDRLimit:
-			r.limit, r.hasLimit = checkLimit(f.key, f.val.scalar, ps)
+			r.limit, r.hasLimit = checkLimit(key, f.val.scalar, ps)
 			r.limitAt = f.val.at
 		default:
-			ps.add(f.at, f.key, fmt.Sprintf("unknown key %q", shown(f.key)), unknownKeyFix(f.key))
+			ps.warn(f.at, f.key, fmt.Sprintf("unknown key %q is ignored, as ip-masq-agent ignored it", shown(f.key)), unknownKeyFix(f.key))
 		}
 	}
 	r.checkLists(ps)
+}
+
+// applied returns, for each known key written more than once, the index of
+// the field that ip-masq-agent applied. It read YAML into a map, where the
+// last of equal keys stays, and gave encoding/json that map as an object
+// with sorted keys, or gave it a JSON file as it was; encoding/json matches
+// keys in any case, and the last match wins. So in YAML the spelling that
+// sorts last wins, and in JSON the last one written.
+func applied(fields []field, keys []string, strictJSON bool) map[string]int {
+	count := make(map[string]int, len(fields))
+	for _, k := range keys {
+		count[k]++
+	}
+	winners := map[string]int{}
+	for i, f := range fields {
+		k := keys[i]
+		if count[k] < 2 || !isKnownKey(k) {
+			continue
+		}
+		w, seen := winners[k]
+		if !seen || strictJSON || f.key >= fields[w].key {
+			winners[k] = i
+		}
+	}
+	return winners
+}
+
+// validateNull reads a known key with no value as ip-masq-agent did, which
+// gave null to encoding/json: a list becomes empty, a boolean or cidrLimit
+// keeps its default. A duration it refused, and masqd's own keys, which it
+// did not know, have no value to take.
+func (r *fileResult) validateNull(key string, f field, ps *problems) {
+	switch key {
+	case keyCIDRs:
+		r.lists[NonMasquerade] = listResult{has: true, at: f.at, cidrs: []netip.Prefix{}}
+		ps.warn(f.val.at, key, "has no value: read as an empty list, as ip-masq-agent did, so every destination is masqueraded "+
+			"(but link-local and local ones)", "write [] to say so, or remove the key for the defaults")
+	case keyMasqLinkLocal, keyMasqLinkLocalIPv6:
+		ps.warn(f.val.at, key, "has no value: read as false, as ip-masq-agent did", "write false, or remove the key")
+	case keyCIDRLimit:
+		ps.warn(f.val.at, key, "has no value: ignored, as ip-masq-agent ignored it", "write a number (0 for no limit), or remove the key")
+	default:
+		ps.add(f.val.at, key, "has no value", noValueFix[key])
+	}
 }
 
 // checkLists reports what no single list shows: a prefix both exempted and
@@ -276,13 +364,9 @@ func isKnownKey(k string) bool {
 }
 
 var noValueFix = map[string]string{
-	keyCIDRs:             `write a list such as ["10.0.0.0/8"], [] to masquerade everything, or remove the key for the defaults`,
-	keyMasqCIDRs:         `write a list such as ["10.20.0.0/16"], or remove the key`,
-	keySourceCIDRs:       `write a list such as ["10.244.0.0/16"], or remove the key`,
-	keyMasqLinkLocal:     "write true or false, or remove the key",
-	keyMasqLinkLocalIPv6: "write true or false, or remove the key",
-	keyResyncInterval:    `write a duration such as "60s", or remove the key`,
-	keyCIDRLimit:         "write a whole number (0 for no limit), or remove the key",
+	keyMasqCIDRs:      `write a list such as ["10.20.0.0/16"], or remove the key`,
+	keySourceCIDRs:    `write a list such as ["10.244.0.0/16"], or remove the key`,
+	keyResyncInterval: `write a duration such as "60s", or remove the key`,
 }
 
 func checkCIDRList(l List, at pos, v value, opts Options, ps *problems) listResult {
@@ -336,11 +420,23 @@ func quoteList(ss []string) string {
 	return "[" + strings.Join(quoted, ", ") + "]"
 }
 
+// yaml11Bools are the plain scalars that YAML 1.1, which ip-masq-agent
+// read its YAML with, takes for booleans and YAML 1.2 takes for strings,
+// spelled exactly as YAML 1.1 allows.
+var yaml11Bools = map[string]bool{
+	"y": true, "Y": true, "yes": true, "Yes": true, "YES": true, "on": true, "On": true, "ON": true,
+	"n": false, "N": false, "no": false, "No": false, "NO": false, "off": false, "Off": false, "OFF": false,
+}
+
 func checkBool(key string, v scalar, ps *problems) bool {
 	switch v.kind {
 	case kindBool:
 		return v.text == "true"
 	case kindString:
+		if b, ok := yaml11Bools[v.text]; ok && v.plain {
+			ps.warn(v.at, key, fmt.Sprintf("%s read as %t, as ip-masq-agent did (YAML 1.1)", v.text, b), fmt.Sprintf("write %t", b))
+			return b
+		}
 		fix := "write true or false"
 		switch strings.ToLower(v.text) {
 		case "true", "false":
@@ -480,6 +576,7 @@ func merge(results []*fileResult, opts Options) (*Config, []Problem) {
 			Message: "lists no IPv6 source, so no IPv6 traffic is masqueraded although --enable-ipv6 is set",
 			Fix:     "add the IPv6 pod CIDRs"})
 	}
+	cfg.warnings = append(cfg.warnings, noEffect(results, setters, opts)...)
 	if hasCIDRs {
 		if lists[NonMasquerade] == nil {
 			lists[NonMasquerade] = []netip.Prefix{}
@@ -508,4 +605,27 @@ func merge(results []*fileResult, opts Options) (*Config, []Problem) {
 		p.Message = fmt.Sprintf("%d files have %d nonMasqueradeCIDRs entries in all, over this limit of %d", len(setters), count, limitBy.limit)
 	}
 	return cfg, []Problem{p}
+}
+
+// noEffect warns about settings that the flags make moot: masqLinkLocalIPv6
+// without --enable-ipv6, and --nomasq-all-reserved-ranges when a file
+// replaces the default list it widens.
+func noEffect(results, setters []*fileResult, opts Options) []Problem {
+	var out []Problem
+	if !opts.EnableIPv6 {
+		for _, r := range results {
+			if r.masqLinkLocalIPv6 {
+				out = append(out, Problem{File: r.file, Line: int(r.linkLocalIPv6At.line), Column: int(r.linkLocalIPv6At.col), Field: keyMasqLinkLocalIPv6,
+					Message: "changes nothing without --enable-ipv6: no IPv6 traffic is masqueraded at all",
+					Fix:     "start masqd with --enable-ipv6, or remove the key"})
+			}
+		}
+	}
+	if opts.NoMasqAllReservedRanges && len(setters) > 0 {
+		at := setters[0].lists[NonMasquerade].at
+		out = append(out, Problem{File: setters[0].file, Line: int(at.line), Column: int(at.col), Field: keyCIDRs,
+			Message: "replaces the default list, so --nomasq-all-reserved-ranges changes nothing",
+			Fix:     "list the reserved ranges you need here and drop the flag, or remove the key to use the flag's list"})
+	}
+	return out
 }

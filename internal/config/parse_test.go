@@ -171,33 +171,25 @@ func TestParseProblems(t *testing.T) {
 			[]want{{line: 2, col: 22, msg: "invalid JSON: invalid character '\\x01' in string literal"}}},
 		{"JSON trailing data", "{\"masqLinkLocal\": true}\n{\"cidrLimit\": 4}\n", Options{},
 			[]want{{line: 2, col: 1, msg: "invalid JSON: invalid character '{' after top-level value"}}},
-		{"JSON keeps problems before a syntax error", "{\"masqLinkLocl\": true,\n\"x\" 1}", Options{},
+		{"JSON keeps problems before a syntax error", "{\"masqLinkLocal\": 1,\n\"x\" 1}", Options{},
 			[]want{
 				{line: 2, col: 5, msg: "invalid JSON"},
-				{line: 1, col: 2, field: "masqLinkLocl", msg: `unknown key "masqLinkLocl"`, fix: `did you mean "masqLinkLocal"?`},
+				{line: 1, col: 19, field: "masqLinkLocal", msg: "must be true or false, not a number"},
 			}},
 
-		// Keys.
-		{"unknown key, case and typo", "resyncintervl: 60s\n", Options{},
-			[]want{{line: 1, col: 1, field: "resyncintervl", msg: `unknown key "resyncintervl"`, fix: `did you mean "resyncInterval"?`}}},
-		{"unknown key, snake case", "masq_link_local: true\n", Options{},
-			[]want{{line: 1, col: 1, field: "masq_link_local", msg: "unknown key", fix: `did you mean "masqLinkLocal"?`}}},
-		{"unknown key, typo", "nonMasqueradeCIRDs: []\n", Options{},
-			[]want{{line: 1, col: 1, field: "nonMasqueradeCIRDs", msg: "unknown key", fix: `did you mean "nonMasqueradeCIDRs"?`}}},
-		{"unknown key, singular", `{"nonMasqueradeCIDR": []}`, Options{},
-			[]want{{line: 1, col: 2, field: "nonMasqueradeCIDR", msg: "unknown key", fix: `did you mean "nonMasqueradeCIDRs"?`}}},
-		{"unknown key, far from any", "  masquerade: all\n", Options{},
-			[]want{{line: 1, col: 3, field: "masquerade", msg: `unknown key "masquerade"`, fix: "remove it; the keys are nonMasqueradeCIDRs, masqLinkLocal"}}},
-		{"duplicate key YAML", "masqLinkLocal: true\ncidrLimit: 3\nmasqLinkLocal: false\n", Options{},
-			[]want{{line: 3, col: 1, field: "masqLinkLocal", msg: "duplicate key (first at line 1, column 1)", fix: "remove one of them"}}},
-		{"duplicate key JSON", "{\"cidrLimit\": 3,\n \"cidrLimit\": 4}", Options{},
-			[]want{{line: 2, col: 2, field: "cidrLimit", msg: "duplicate key (first at line 1, column 2)", fix: "remove one of them"}}},
+		// Keys: a duplicate is validated only where ip-masq-agent applied it.
+		{"duplicate key, the applied one invalid", "cidrLimit: -1\ncidrLimit: x\n", Options{},
+			[]want{{line: 2, col: 12, field: "cidrLimit", msg: `must be a number, not the string "x"`}}},
 
 		// Types.
 		{"bool as string", "masqLinkLocal: \"yes\"\n", Options{},
 			[]want{{line: 1, col: 16, field: "masqLinkLocal", msg: `must be true or false, not the string "yes"`, fix: "write true"}}},
-		{"bool as YAML 1.1 word", "masqLinkLocalIPv6: off\n", Options{},
+		{"quoted YAML 1.1 word", "masqLinkLocalIPv6: 'off'\n", Options{},
 			[]want{{line: 1, col: 20, field: "masqLinkLocalIPv6", msg: `not the string "off"`, fix: "write false"}}},
+		{"YAML 1.1 word in another case", "masqLinkLocal: yEs\n", Options{},
+			[]want{{line: 1, col: 16, field: "masqLinkLocal", msg: `not the string "yEs"`, fix: "write true"}}},
+		{"YAML 1.1 word with a tag", "masqLinkLocal: !!str on\n", Options{},
+			[]want{{line: 1, col: 16, field: "masqLinkLocal", msg: `not the string "on"`, fix: "write true"}}},
 		{"bool quoted", `{"masqLinkLocal": "true"}`, Options{},
 			[]want{{line: 1, col: 19, field: "masqLinkLocal", msg: `not the string "true"`, fix: "write true without quotes"}}},
 		{"bool as number", `{"masqLinkLocal": 1}`, Options{},
@@ -252,14 +244,9 @@ func TestParseProblems(t *testing.T) {
 		{"resyncInterval too short", "resyncInterval: 10ms\n", Options{},
 			[]want{{line: 1, col: 17, field: "resyncInterval", msg: `"10ms" is below the minimum of 100ms`, fix: "use 100ms or more"}}},
 		{"no value", "nonMasqueradeCIDRs:\nmasqLinkLocal:\nresyncInterval: null\ncidrLimit: ~\n", Options{},
-			[]want{
-				{line: 1, col: 20, field: "nonMasqueradeCIDRs", msg: "has no value", fix: "[] to masquerade everything"},
-				{line: 2, col: 15, field: "masqLinkLocal", msg: "has no value", fix: "write true or false"},
-				{line: 3, col: 17, field: "resyncInterval", msg: "has no value"},
-				{line: 4, col: 12, field: "cidrLimit", msg: "has no value"},
-			}},
-		{"JSON null", `{"masqLinkLocalIPv6": null}`, Options{},
-			[]want{{line: 1, col: 23, field: "masqLinkLocalIPv6", msg: "has no value"}}},
+			[]want{{line: 3, col: 17, field: "resyncInterval", msg: "has no value", fix: `write a duration such as "60s", or remove the key`}}},
+		{"JSON null", `{"resyncInterval": null}`, Options{},
+			[]want{{line: 1, col: 20, field: "resyncInterval", msg: "has no value"}}},
 
 		// CIDRs.
 		{"host bits", "nonMasqueradeCIDRs:\n  - 10.0.0.1/8\n", Options{},
@@ -303,19 +290,19 @@ func TestParseProblems(t *testing.T) {
 			}},
 
 		// All problems of a file at once.
-		{"many problems", "masqLinkLocal: \"yes\"\ncidrLimit: \"64\"\nresyncIntervl: 60\nnonMasqueradeCIDRs: [10.0.0.1/8, fd00::/8]\n", Options{},
+		{"many problems", "masqLinkLocal: \"yes\"\ncidrLimit: \"64\"\nresyncInterval: 60\nnonMasqueradeCIDRs: [10.0.0.1/8, fd00::/8]\n", Options{},
 			[]want{
 				{line: 1, col: 16, field: "masqLinkLocal", msg: "not the string"},
 				{line: 2, col: 12, field: "cidrLimit", msg: "not the string"},
-				{line: 3, col: 1, field: "resyncIntervl", msg: "unknown key"},
+				{line: 3, col: 17, field: "resyncInterval", msg: "not a number"},
 				{line: 4, col: 22, field: "nonMasqueradeCIDRs[0]", msg: "host bits"},
 				{line: 4, col: 34, field: "nonMasqueradeCIDRs[1]", msg: "IPv6 is not enabled"},
 			}},
-		{"many problems JSON", "{\n  \"masqLinkLocal\": \"yes\",\n  \"cidrLimit\": \"64\",\n  \"resyncIntervl\": 60,\n  \"nonMasqueradeCIDRs\": [\"10.0.0.1/8\",\n    \"fd00::/8\"]\n}\n", Options{},
+		{"many problems JSON", "{\n  \"masqLinkLocal\": \"yes\",\n  \"cidrLimit\": \"64\",\n  \"resyncInterval\": 60,\n  \"nonMasqueradeCIDRs\": [\"10.0.0.1/8\",\n    \"fd00::/8\"]\n}\n", Options{},
 			[]want{
 				{line: 2, col: 20, field: "masqLinkLocal", msg: "not the string"},
 				{line: 3, col: 16, field: "cidrLimit", msg: "not the string"},
-				{line: 4, col: 3, field: "resyncIntervl", msg: "unknown key"},
+				{line: 4, col: 21, field: "resyncInterval", msg: "not a number"},
 				{line: 5, col: 26, field: "nonMasqueradeCIDRs[0]", msg: "host bits"},
 				{line: 6, col: 5, field: "nonMasqueradeCIDRs[1]", msg: "IPv6 is not enabled"},
 			}},
@@ -376,21 +363,26 @@ nonMasqueradeCIDRs: *i
 `
 	start := time.Now()
 	_, err := Parse("bomb", []byte(bomb), Options{})
-	if took := time.Since(start); took > time.Second {
+	if took := time.Since(start); took > slowParse {
 		t.Errorf("Parse took %v", took)
 	}
 	var cerr *Error
 	if !errors.As(err, &cerr) {
 		t.Fatalf("error = %v, want *Error", err)
 	}
-	// Nine unknown keys, and ten entries of i that are lists.
-	if len(cerr.Problems) != 19 {
-		t.Errorf("got %d problems, want 19:\n%v", len(cerr.Problems), err)
+	// Ten entries of i that are lists; the nine unknown keys are warnings.
+	if len(cerr.Problems) != 10 {
+		t.Errorf("got %d problems, want 10:\n%v", len(cerr.Problems), err)
 	}
-	if p := cerr.Problems[9]; p.Field != "nonMasqueradeCIDRs[0]" || p.Message != "must be a CIDR string, not a list" {
-		t.Errorf("problem 9 = %+v", p)
+	if p := cerr.Problems[0]; p.Field != "nonMasqueradeCIDRs[0]" || p.Message != "must be a CIDR string, not a list" {
+		t.Errorf("problem 0 = %+v", p)
 	}
 }
+
+// slowParse bounds a parse of a hostile input: an expanded alias bomb or a
+// quadratic walk would take minutes, while a loaded two-core machine under
+// -race takes over 2 s for the deep nesting that normally takes 0.2 s.
+const slowParse = 10 * time.Second
 
 func TestParseDeepNesting(t *testing.T) {
 	for _, in := range []string{
@@ -402,7 +394,7 @@ func TestParseDeepNesting(t *testing.T) {
 		if _, err := Parse("deep", []byte(in), Options{}); err == nil {
 			t.Errorf("Parse(%.30q...) succeeded", in)
 		}
-		if took := time.Since(start); took > time.Second {
+		if took := time.Since(start); took > slowParse {
 			t.Errorf("Parse(%.30q...) took %v", in, took)
 		}
 	}

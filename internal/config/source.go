@@ -99,11 +99,13 @@ func (c *Config) Contributions() []Contribution {
 	return out
 }
 
-// Warnings are what `masqd check` reports about a valid config: keys
-// spelled in another case, a prefix exempted in one file and forced to
-// masquerade in another (masquerading wins), and masqueradeCIDRs entries
-// that no nonMasqueradeCIDRs entry or link-local exemption covers, so that
-// they change nothing.
+// Warnings are what `masqd check` reports about a valid config: what
+// ip-masq-agent accepted and masqd reads the same way but should be written
+// otherwise (see the package doc), settings that the flags make moot, a
+// prefix exempted in one file and forced to masquerade in another
+// (masquerading wins), and masqueradeCIDRs entries that no
+// nonMasqueradeCIDRs entry or link-local exemption covers, so that they
+// change nothing.
 func (c *Config) Warnings() []Problem {
 	out := slices.Clone(c.warnings)
 	if len(c.MasqueradeCIDRs) == 0 {

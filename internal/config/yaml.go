@@ -120,6 +120,7 @@ func yamlScalar(n *yaml.Node) scalar {
 		return v
 	}
 	v.kind, v.text = kindString, n.Value
+	v.plain = n.Style&(yaml.TaggedStyle|yaml.SingleQuotedStyle|yaml.DoubleQuotedStyle|yaml.LiteralStyle|yaml.FoldedStyle) == 0
 	switch n.ShortTag() {
 	case "!!null":
 		v.kind = kindNull

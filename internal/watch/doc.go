@@ -8,10 +8,12 @@
 //   - Files, which watches the config path with inotify and fires on every
 //     change that may alter what reading the path returns. It watches
 //     directories and lets the loop re-read by path, because kubelet swaps
-//     a ConfigMap's `..data` symlink and editors rename over files. It does
-//     not debounce: the first event fires at once, and bursts coalesce in
-//     the Trigger. When inotify is unavailable or loses events, Files says
-//     so through Degraded and the ticker carries on alone.
+//     a ConfigMap's `..data` symlink and editors rename over files. It fires
+//     once the path has been quiet briefly (Quiet, at most MaxDelay after a
+//     burst's first event), so a truncate and its write are read together,
+//     and holds back a file emptied in place until its content comes or a
+//     resync. When inotify is unavailable or loses events, Files says so
+//     through Degraded and the ticker carries on alone.
 //   - Ticker, the resync interval, on an injected Clock, so tests and the
 //     agent's tests drive time with watchtest.FakeClock instead of sleeping.
 //

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"syscall"
+	"time"
 
 	"github.com/fsnotify/fsnotify"
 	"go.uber.org/zap"
@@ -18,6 +19,15 @@ import (
 // armPasses bounds how often arm looks again at a path that keeps changing
 // under it; each pass normally moves one directory deeper.
 const armPasses = 64
+
+// Files fires once the path has been quiet for Quiet after an event, and at
+// the latest MaxDelay after the first event of a burst, however long the
+// burst: a truncate and the write after it, or the steps of a ConfigMap
+// swap, make one wake-up, and a half-written file is not read.
+const (
+	Quiet    = 40 * time.Millisecond
+	MaxDelay = 100 * time.Millisecond
+)
 
 // Files watches a config path, a file or a directory, which need not exist
 // yet, and fires ReasonFile on every change that may alter what reading the
@@ -33,15 +43,24 @@ const armPasses = 64
 // in-place write there, a re-pointed link, or a target that appears later
 // is seen too. Each event is logged at debug level, relevant or ignored.
 //
-// A wake-up is fired as soon as an event is read: there is no timed
-// debounce. Bursts coalesce in the Trigger, and the receiver re-reads the
-// whole config whenever it gets round to it.
+// Events are debounced (Quiet, MaxDelay), and bursts coalesce in the
+// Trigger too; the receiver re-reads the whole config whenever it gets
+// round to it.
+//
+// A burst that only wrote in place to files that are now empty is held
+// back: that is a truncate whose write has not come yet (`printf > file`
+// with a slow command, an editor saving in place), and reading it would
+// apply the defaults for a moment. The write that follows fires as usual.
+// A file that stays empty is applied by the next resync, which re-reads
+// while UpToDate is false. A file removed, or an empty file renamed over
+// the config, fires at once: that is what the operator asked for.
 type Files struct {
 	path     string // absolute and clean
 	w        *fsnotify.Watcher
 	t        *Trigger
 	log      *zap.Logger
 	degraded atomic.Bool
+	held     atomic.Bool
 	done     chan struct{}
 
 	// Owned by the goroutine, and by WatchFiles before it starts it.
@@ -108,6 +127,11 @@ func watchFiles(path string, t *Trigger, log *zap.Logger, newWatcher func() (*fs
 // lost events. It stays true once set.
 func (f *Files) Degraded() bool { return f.degraded.Load() }
 
+// UpToDate reports whether every change to the path has been fired, so
+// that a resync need not re-read it: false when Degraded, and while an
+// emptied file is held back.
+func (f *Files) UpToDate() bool { return !f.degraded.Load() && !f.held.Load() }
+
 // Close stops watching and waits for the goroutine to end.
 func (f *Files) Close() error {
 	if f.w == nil {
@@ -129,8 +153,14 @@ func (f *Files) degrade(msg string, err error) {
 
 func (f *Files) loop() {
 	defer close(f.done)
+	b := burst{inPlace: map[string]bool{}}
+	defer b.stop()
 	for {
 		select {
+		case <-b.quiet:
+			b.quiet = nil
+			f.settle(b.inPlace)
+			clear(b.inPlace)
 		case ev, ok := <-f.w.Events:
 			if !ok {
 				return
@@ -152,7 +182,7 @@ func (f *Files) loop() {
 			}
 			f.log.Debug("config may have changed", zap.String("name", ev.Name), zap.Stringer("op", ev.Op))
 			f.arm()
-			f.t.Fire(ReasonFile)
+			b.add(ev)
 		case err, ok := <-f.w.Errors:
 			if !ok {
 				return
@@ -167,9 +197,73 @@ func (f *Files) loop() {
 				f.forget(dir)
 			}
 			f.arm()
+			f.held.Store(false)
 			f.t.Fire(ReasonFile)
 		}
 	}
+}
+
+// burst is the relevant events since the last wake-up, waiting for the
+// path to be quiet.
+type burst struct {
+	timer *time.Timer
+	quiet <-chan time.Time // the timer's channel while events wait; else nil
+	first time.Time        // when the first waiting event came
+	// inPlace maps each name of the waiting events to whether all its
+	// events were writes in place.
+	inPlace map[string]bool
+}
+
+// add records ev and sets the timer to Quiet from now, or to MaxDelay
+// after the first waiting event if that is sooner.
+func (b *burst) add(ev fsnotify.Event) {
+	written, seen := b.inPlace[ev.Name]
+	b.inPlace[ev.Name] = (written || !seen) && ev.Op == fsnotify.Write
+	wait := Quiet
+	if b.quiet == nil {
+		b.first = time.Now()
+	} else {
+		wait = min(Quiet, max(0, MaxDelay-time.Since(b.first)))
+	}
+	if b.timer == nil {
+		b.timer = time.NewTimer(wait)
+	} else {
+		b.timer.Reset(wait)
+	}
+	b.quiet = b.timer.C
+}
+
+func (b *burst) stop() {
+	if b.timer != nil {
+		b.timer.Stop()
+	}
+}
+
+// settle ends a burst of events: it fires, unless the burst only emptied
+// files in place (inPlace maps each name to whether all its events were
+// writes in place).
+func (f *Files) settle(inPlace map[string]bool) {
+	if emptied(inPlace) {
+		if !f.held.Swap(true) {
+			f.log.Info("config file emptied in place; waiting for its content, or for the next resync if it stays empty")
+		}
+		return
+	}
+	f.held.Store(false)
+	f.log.Debug("config settled", zap.Int("names", len(inPlace)))
+	f.t.Fire(ReasonFile)
+}
+
+// emptied reports whether every name was only written in place and is now
+// an empty regular file.
+func emptied(inPlace map[string]bool) bool {
+	for name, written := range inPlace {
+		st, err := os.Stat(name)
+		if !written || err != nil || !st.Mode().IsRegular() || st.Size() != 0 {
+			return false
+		}
+	}
+	return len(inPlace) > 0
 }
 
 // relevant reports whether an event on name may change the config.

@@ -2,6 +2,7 @@ package watch
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -102,14 +103,14 @@ func drain(tr *Trigger) {
 	}
 }
 
-func write(t *testing.T, path, s string) {
+func write(t testing.TB, path, s string) {
 	t.Helper()
 	if err := os.WriteFile(path, []byte(s), 0o644); err != nil {
 		t.Fatal(err)
 	}
 }
 
-func must(t *testing.T, err error) {
+func must(t testing.TB, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)
@@ -139,7 +140,7 @@ func watchPath(t *testing.T, path string) (*Files, *Trigger, *logs) {
 // configMap lays out dir as kubelet mounts a ConfigMap with one key,
 // config, and returns a function that publishes new content the way
 // kubelet does.
-func configMap(t *testing.T, dir string) (update func(ts, content string)) {
+func configMap(t testing.TB, dir string) (update func(ts, content string)) {
 	t.Helper()
 	current := ""
 	update = func(ts, content string) {
@@ -523,5 +524,120 @@ func TestCloseEndsGoroutines(t *testing.T) {
 			t.Fatalf("%d goroutines, %d before:\n%s", runtime.NumGoroutine(), before, buf[:runtime.Stack(buf, true)])
 		}
 		runtime.Gosched()
+	}
+}
+
+const msgHeld = "config file emptied in place; waiting for its content, or for the next resync if it stays empty"
+
+// TestEmptiedInPlaceIsHeld truncates the config and writes it later, as
+// `printf > file` does with a slow command: the empty file is never fired,
+// while it is held a resync must re-read (UpToDate is false), and the write
+// fires.
+func TestEmptiedInPlaceIsHeld(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "config")
+	write(t, path, "a")
+	f, tr, l := watchPath(t, path)
+	fd, err := os.OpenFile(path, os.O_WRONLY|os.O_TRUNC, 0)
+	must(t, err)
+	l.waitCount(t, 1, msgHeld, "config", path)
+	select {
+	case <-tr.C():
+		t.Fatalf("the emptied file fired: %s", tr.Take())
+	default:
+	}
+	if f.UpToDate() {
+		t.Error("UpToDate while an emptied file is held")
+	}
+	_, err = fd.WriteString("b")
+	must(t, errors.Join(err, fd.Close()))
+	waitFire(t, tr, "the write after the truncate")
+	if got, err := os.ReadFile(path); err != nil || string(got) != "b" {
+		t.Errorf("at the wake-up the file held %q (%v)", got, err)
+	}
+	if !f.UpToDate() {
+		t.Error("not UpToDate after the write fired")
+	}
+}
+
+// TestTruncateAndWriteFireWithContent: a truncate with its write right
+// behind it is one burst, or on a slow machine a held truncate and a write;
+// either way, when the wake-up comes, the file has its content.
+func TestTruncateAndWriteFireWithContent(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "config")
+	write(t, path, "a")
+	_, tr, _ := watchPath(t, path)
+	write(t, path, "b")
+	waitFire(t, tr, "truncate and write")
+	if got, err := os.ReadFile(path); err != nil || string(got) != "b" {
+		t.Errorf("at the wake-up the file held %q (%v)", got, err)
+	}
+}
+
+// TestEmptiedOtherwiseFires: an empty file renamed over the config, or the
+// config removed, is what the operator asked for: it fires.
+func TestEmptiedOtherwiseFires(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "config")
+	write(t, path, "a")
+	_, tr, _ := watchPath(t, path)
+	write(t, filepath.Join(dir, ".tmp"), "")
+	must(t, os.Rename(filepath.Join(dir, ".tmp"), path))
+	waitFire(t, tr, "an empty file renamed over the config")
+	write(t, path, "a")
+	waitFire(t, tr, "a write")
+	must(t, os.Remove(path))
+	waitFire(t, tr, "removal")
+}
+
+// TestDebounceBounded appends to the config without a pause: the wake-up
+// comes during the stream, MaxDelay after its start, not when it ends.
+func TestDebounceBounded(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "config")
+	write(t, path, "a")
+	_, tr, _ := watchPath(t, path)
+	fd, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
+	must(t, err)
+	defer fd.Close()
+	start := time.Now()
+	for writes := 0; ; writes++ {
+		_, err := fd.WriteString("a")
+		must(t, err)
+		select {
+		case <-tr.C():
+			took := time.Since(start)
+			t.Logf("fired after %v and %d writes", took.Round(time.Millisecond), writes)
+			if took < MaxDelay {
+				t.Errorf("fired after %v, before MaxDelay %v, while the writes went on", took, MaxDelay)
+			}
+			return
+		default:
+		}
+		if time.Since(start) > patience {
+			t.Fatalf("no wake-up during %d writes in %v", writes, patience)
+		}
+	}
+}
+
+// BenchmarkConfigMapSwapWake measures the time from a ConfigMap swap to the
+// wake-up: Quiet, and the watch's own work.
+func BenchmarkConfigMapSwapWake(b *testing.B) {
+	dir := b.TempDir()
+	update := configMap(b, dir)
+	tr := NewTrigger()
+	f, err := WatchFiles(filepath.Join(dir, "config"), tr, zap.NewNop())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	i := 0
+	for b.Loop() {
+		i++
+		update(fmt.Sprintf("..2026_%d", i), "x")
+		select {
+		case <-tr.C():
+			tr.Take()
+		case <-time.After(patience):
+			b.Fatalf("no wake-up after swap %d", i)
+		}
 	}
 }

@@ -200,6 +200,11 @@ func TestConfigs(t *testing.T) {
 			[]string{"--enable-ipv6"},
 			[]string{"11.11.11.11", "203.0.113.10", "172.20.0.10", "192.168.5.10", "169.254.20.10", "100.64.0.10", "198.51.100.10", "2001:db8:1::10"}},
 		{"--random-fully=false", "-", []string{"--random-fully=false"}, defaults},
+		// What ip-masq-agent accepted and applied, applied the same way (with warnings).
+		{"ip-masq-agent's sloppy spellings", "NonMasqueradeCIDRs: [172.16.0.0/12]\nmasqLinkLocal: yes\nresyncIntervl: 5s\n", nil,
+			[]string{"11.11.11.11", "203.0.113.10", "10.96.0.10", "192.168.5.10", "169.254.20.10", "100.64.0.10", "198.51.100.10"}},
+		{"a list with no value: everything but link-local", "nonMasqueradeCIDRs:\n", nil,
+			[]string{"11.11.11.11", "203.0.113.10", "10.96.0.10", "172.20.0.10", "192.168.5.10", "100.64.0.10", "198.51.100.10"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -225,14 +230,18 @@ func TestInvalidConfigKeepsRules(t *testing.T) {
 	if err != nil {
 		t.Fatalf("nft list table: %v\n%s", err, before)
 	}
-	for _, tc := range []struct{ name, config, wantMsg string }{
-		{"host bits", "nonMasqueradeCIDRs: [172.16.0.1/12]\n", "host bits"},
-		{"IPv6 without --enable-ipv6", "nonMasqueradeCIDRs: [fd00:96::/32]\n", "--enable-ipv6"},
-		{"unknown key", "nonMasqueradeCIRDs: [172.16.0.0/12]\n", `unknown key "nonMasqueradeCIRDs"`},
-		{"not YAML", "nonMasqueradeCIDRs: [172.16.0.0/12\n", "invalid YAML"},
+	for _, tc := range []struct {
+		name, config, wantMsg string
+		args                  []string
+	}{
+		{"host bits", "nonMasqueradeCIDRs: [172.16.0.1/12]\n", "host bits", nil},
+		{"IPv6 without --enable-ipv6", "nonMasqueradeCIDRs: [fd00:96::/32]\n", "--enable-ipv6", nil},
+		// ip-masq-agent ignored unknown keys, and so does masqd but under --strict.
+		{"unknown key under --strict", "nonMasqueradeCIRDs: [172.16.0.0/12]\n", `strict: unknown key "nonMasqueradeCIRDs"`, []string{"--strict"}},
+		{"not YAML", "nonMasqueradeCIDRs: [172.16.0.0/12\n", "invalid YAML", nil},
 	} {
 		cfg := writeConfig(t, tc.config)
-		out, err := runMasqd(b, "--once", "--config", cfg)
+		out, err := runMasqd(b, append([]string{"--once", "--config", cfg}, tc.args...)...)
 		if err == nil {
 			t.Errorf("%s: masqd --once succeeded:\n%s", tc.name, out)
 		}
