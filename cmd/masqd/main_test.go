@@ -50,7 +50,7 @@ func wantRuleset(t *testing.T, path string, copts config.Options, opts nft.Optio
 	if err != nil {
 		t.Fatal(err)
 	}
-	return nft.Build(cfg, opts).String()
+	return nft.Build(cfg, opts).Script()
 }
 
 func TestRender(t *testing.T) {

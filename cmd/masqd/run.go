@@ -38,7 +38,7 @@ var commands = []command{
 		{"masqd [flags]", "run the agent: watch the config, keep the table in sync"},
 		{"masqd --once [flags]", "converge once, then exit"},
 	}, flagsRuleset | flagsKernel | flagsAgent, runMain},
-	{"render", [][2]string{{"masqd render [flags]", "print the ruleset as nft -f text"}}, flagsRuleset, runRender},
+	{"render", [][2]string{{"masqd render [flags]", "print the ruleset as an nft -f script that can be loaded again and again"}}, flagsRuleset, runRender},
 	{"check", [][2]string{{"masqd check [flags]", "validate the config; exit 1 listing every problem"}}, flagsRuleset, runCheck},
 	{"explain", [][2]string{{"masqd explain [flags] IP...", "say whether traffic to each address is masqueraded, and why"}}, flagsRuleset | flagsExplain, runExplain},
 	{"cleanup", [][2]string{
@@ -186,7 +186,7 @@ func runRender(_ context.Context, s *settings, args []string, e env) error {
 	if err != nil {
 		return err
 	}
-	_, err = io.WriteString(e.stdout, rs.String())
+	_, err = io.WriteString(e.stdout, rs.Script())
 	return err
 }
 

@@ -2,7 +2,8 @@
 // kernel hold it.
 //
 // Build turns a validated config into a Ruleset, a plain value with no I/O:
-// String renders it as `nft -f` text (golden tests, `masqd render`) and
+// String renders it as `nft list` prints it (golden tests), Script as an
+// `nft -f` script that can be loaded again and again (`masqd render`), and
 // Trace answers which rule decides a packet (`masqd explain`, tracer tests).
 //
 // Conn is the only code in masqd that talks to the kernel's nftables, and
