@@ -142,6 +142,18 @@ func newFlagSet(name string, groups flagGroups, s *settings, seenGlog *[]string,
 	return fs
 }
 
+// validateNames checks --table and --masq-chain, for the commands that
+// take them, before anything reaches nft or the kernel.
+func (s *settings) validateNames(groups flagGroups) error {
+	if groups&flagsRuleset == 0 {
+		return nil
+	}
+	if err := nft.ValidateName("--table", s.table); err != nil {
+		return err
+	}
+	return nft.ValidateName("--masq-chain", s.masqChain)
+}
+
 func (s *settings) configOptions() config.Options {
 	return config.Options{EnableIPv6: s.enableIPv6, NoMasqAllReservedRanges: s.allReserved}
 }

@@ -279,6 +279,9 @@ func TestBadCommandLine(t *testing.T) {
 		{[]string{"render", "--config", cfg, "--snat-address", "0.0.0.0"}, 1, "--snat-address: 0.0.0.0 cannot be a source address"},
 		{[]string{"render", "--config", cfg, "--snat-address-ipv6", "2001:db8::1"}, 1, "--snat-address-ipv6 needs --enable-ipv6"},
 		{[]string{"explain", "--config", cfg, "--source", "pod", "10.0.0.1"}, 1, `explain: --source "pod" is not an IP address`},
+		{[]string{"render", "--config", cfg, "--masq-chain=bad chain"}, 2, `masqd: --masq-chain "bad chain": nftables names cannot have ' ' at byte 4 (fix: use letters, digits, '-', '_', '.' or '/', starting with a letter, e.g. masqd or IP-MASQ-AGENT)` + "\n"},
+		{[]string{"--once", "--config", cfg, "--table=" + strings.Repeat("t", 300)}, 2, "masqd: --table is 300 bytes long; nftables takes at most 255 (fix: a shorter name)\n"},
+		{[]string{"cleanup", "--table=counter"}, 2, `masqd: --table "counter" is an nft keyword, so nft could not read the ruleset (fix: another name, e.g. counter-masq)` + "\n"},
 	} {
 		code, out, errs := runArgs(t, tc.args...)
 		if code != tc.code || out != "" || !strings.Contains(errs, tc.inStderr) {

@@ -97,6 +97,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stdout, versionString())
 		return 0
 	}
+	if err := s.validateNames(cmd.flags); err != nil {
+		fmt.Fprintf(stderr, "masqd: %v\n", err)
+		return 2
+	}
 	if name == "" && fs.NArg() > 0 {
 		if c := lookupCommand(fs.Arg(0)); c != nil {
 			fmt.Fprintf(stderr, "masqd: the command comes before its flags: masqd %s [flags]\n", c.name)
