@@ -41,6 +41,8 @@ var commands = []command{
 	{"render", [][2]string{{"masqd render [flags]", "print the ruleset as an nft -f script that can be loaded again and again"}}, flagsRuleset, runRender},
 	{"check", [][2]string{{"masqd check [flags]", "validate the config; exit 1 listing every problem"}}, flagsRuleset, runCheck},
 	{"explain", [][2]string{{"masqd explain [flags] IP...", "say whether traffic to each address is masqueraded, and why"}}, flagsRuleset | flagsExplain, runExplain},
+	{"diff", [][2]string{{"masqd diff [flags]", "show what a sync would change in the kernel's table; exit 0 in sync, 1 if not, 2 on error"}},
+		flagsRuleset | flagsKernel, runDiff},
 	{"cleanup", [][2]string{
 		{"masqd cleanup [flags]", "delete masqd's table, and nothing else"},
 		{"masqd cleanup --legacy", "delete ip-masq-agent's chain and jump (iptables-nft)"},
@@ -119,8 +121,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		log.Warn("ignoring ip-masq-agent's glog flags; use --log-level", zap.Strings("flags", glog))
 	}
 	if err := cmd.run(ctx, &s, fs.Args(), env{stdout: stdout, log: log}); err != nil {
-		reportError(stderr, &s, err)
-		return 1
+		code := 1
+		var ee *exitError
+		if errors.As(err, &ee) {
+			code, err = ee.code, ee.err
+		}
+		if err != nil {
+			reportError(stderr, &s, err)
+		}
+		return code
 	}
 	return 0
 }
