@@ -267,7 +267,11 @@ func cleanupLegacy(ctx context.Context, c *nft.Conn, s *settings, stdout io.Writ
 	if len(found) == 0 {
 		fmt.Fprintln(stdout, "no ip-masq-agent chains in iptables-nft's nat tables.")
 		fmt.Fprintln(stdout, "Rules written by iptables-legacy are invisible to nftables; check with: iptables-legacy -t nat -S | grep -i masq")
-		fmt.Fprintln(stdout, "and remove them with: iptables-legacy -t nat -D POSTROUTING <the -j IP-MASQ-AGENT rule>; iptables-legacy -t nat -F IP-MASQ-AGENT; iptables-legacy -t nat -X IP-MASQ-AGENT")
+		chain := nft.LegacyChains[0]
+		if extra := legacyExtra(s); len(extra) > 0 {
+			chain = extra[0]
+		}
+		fmt.Fprintln(stdout, "and remove them with: "+nft.RemoveChainCommand("iptables-legacy", chain))
 		return nil
 	}
 	if err := c.CleanupLegacy(ctx, found); err != nil {
