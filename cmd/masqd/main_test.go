@@ -273,7 +273,7 @@ func TestBadCommandLine(t *testing.T) {
 		{[]string{"check", "--netns=/run/netns/x"}, 2, "flag provided but not defined: -netns"},
 		{[]string{"render", "--log-level=loud"}, 2, "--log-level: "},
 		{[]string{"render", "--log-format=xml"}, 2, `--log-format: "xml" is neither json nor console`},
-		{[]string{"help", "frobnicate"}, 2, "help takes one of"},
+		{[]string{"help", "frobnicate"}, 2, "masqd: help takes one command's name (render, check, explain, diff, cleanup), or none for every command\n"},
 		{[]string{"render", "--config", cfg, "--snat-address", "node"}, 1, `--snat-address: "node" is not an IP address`},
 		{[]string{"render", "--config", cfg, "--snat-address", "2001:db8::1"}, 1, "--snat-address: 2001:db8::1 is not an IPv4 address; use --snat-address-ipv6 for it"},
 		{[]string{"render", "--config", cfg, "--snat-address", "0.0.0.0"}, 1, "--snat-address: 0.0.0.0 cannot be a source address"},

@@ -46,7 +46,7 @@ var commands = []command{
 	{"cleanup", [][2]string{
 		{"masqd cleanup [flags]", "delete masqd's table, and nothing else"},
 		{"masqd cleanup --legacy", "delete ip-masq-agent's chain and jump (iptables-nft)"},
-	}, flagsRuleset | flagsKernel | flagsLegacy, runCleanup},
+	}, flagsNames | flagsKernel | flagsLegacy, runCleanup},
 }
 
 func lookupCommand(name string) *command {
@@ -78,6 +78,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	cmd := lookupCommand(name)
 	if cmd == nil {
+		if name == "version" {
+			fmt.Fprintln(stderr, "masqd: there is no version command; run masqd --version")
+			return 2
+		}
 		fmt.Fprintf(stderr, "masqd: unknown command %q; the commands are %s\n", name, commandNames())
 		return 2
 	}
@@ -140,9 +144,13 @@ func runHelp(args []string, stdout, stderr io.Writer) int {
 		printUsage(stdout, nil)
 		return 0
 	}
+	if len(args) == 1 && args[0] == "help" {
+		fmt.Fprintf(stdout, "Usage:\n  %-29s %s\n", "masqd help [COMMAND]", "print the help of every command, or of one")
+		return 0
+	}
 	cmd := lookupCommand(args[0])
 	if len(args) > 1 || cmd == nil || cmd.name == "" {
-		fmt.Fprintf(stderr, "masqd: help takes one of %s\n", commandNames())
+		fmt.Fprintf(stderr, "masqd: help takes one command's name (%s), or none for every command\n", strings.TrimSuffix(commandNames(), ", help"))
 		return 2
 	}
 	printUsage(stdout, cmd)
@@ -163,11 +171,16 @@ func reportError(w io.Writer, s *settings, err error) {
 	fmt.Fprintf(w, "masqd: %v\n", err)
 }
 
+// noArgs refuses arguments; commands that read the config say how to give
+// it a file, the likely intent.
 func noArgs(cmd string, args []string) error {
-	if len(args) > 0 {
+	switch {
+	case len(args) == 0:
+		return nil
+	case cmd == "cleanup":
 		return fmt.Errorf("%s takes no arguments, got %q", cmd, args)
 	}
-	return nil
+	return fmt.Errorf("%s takes no arguments, got %q; to read a config file, run masqd %s --config %s", cmd, args, cmd, args[0])
 }
 
 // load reads the config and builds the ruleset with the flags' options,
