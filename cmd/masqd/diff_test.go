@@ -51,6 +51,9 @@ func TestDiff(t *testing.T) {
 	if code, out, errs := runArgs(t, diff...); code != 0 || out != "" || errs != "" {
 		t.Errorf("in sync: exit %d, stdout %q, stderr %q; want 0 and nothing", code, out, errs)
 	}
+	if g := gen(); g != before {
+		t.Errorf("diff in sync moved the generation from %d to %d", before, g)
+	}
 
 	// By hand: an element and a rule that are not in the config.
 	if _, err := nftIn(ns, "", "add", "element", "inet", "masqd", "nomasq-v4", "{ 198.51.100.7 }"); err != nil {

@@ -11,6 +11,8 @@
 // sends one netlink batch that turns whatever the table holds into the
 // Ruleset: element deltas and rule rewrites in place, a whole-table replace
 // only when the schema differs, nothing when the kernel already matches.
+// Conn.Diff finds the same differences and reports them, rule by rule and
+// interval by interval, without sending anything (`masqd diff`).
 // README.md in this directory explains the table's layout and the kernel and
 // library facts behind these choices.
 //

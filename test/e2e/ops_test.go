@@ -54,6 +54,9 @@ func TestDiffE2E(t *testing.T) {
 	if code, out, errs := masqdCode(t, b, "diff", "--config", cfg); code != 0 || out != "" || errs != "" {
 		t.Errorf("in sync: exit %d, stdout %q, stderr %q; want 0 and nothing", code, out, errs)
 	}
+	if g := gen(); g != before {
+		t.Errorf("diff in sync moved the generation from %d to %d", before, g)
+	}
 	for _, args := range [][]string{
 		{"nft", "add", "element", "inet", "masqd", "nomasq-v4", "{ 203.0.113.0/24 }"},
 		{"nft", "insert", "rule", "inet", "masqd", "postrouting", "ip", "daddr", "198.51.100.0/24", "counter", "accept"},
