@@ -3,8 +3,8 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
-	"net"
 	"net/netip"
 	"strings"
 
@@ -12,17 +12,12 @@ import (
 	"github.com/masqd/masqd/internal/nft"
 )
 
+// runExplain answers for each address or prefix in args. A bad argument is
+// reported on stderr and the others are still answered; the command then
+// fails.
 func runExplain(_ context.Context, s *settings, args []string, e env) error {
 	if len(args) == 0 {
-		return errors.New("explain needs one or more IP addresses")
-	}
-	addrs := make([]netip.Addr, len(args))
-	for i, a := range args {
-		ip, err := netip.ParseAddr(a)
-		if err != nil {
-			return fmt.Errorf("explain: %q is not an IP address", a)
-		}
-		addrs[i] = ip.Unmap()
+		return errors.New("explain needs one or more IP addresses or prefixes")
 	}
 	var src netip.Addr
 	if s.source != "" {
@@ -36,103 +31,162 @@ func runExplain(_ context.Context, s *settings, args []string, e env) error {
 	if err != nil {
 		return err
 	}
-	local := localAddrs()
-	for _, ip := range addrs {
-		fmt.Fprintln(e.stdout, explain(cfg, rs, opts, s.configPath, nft.Packet{Dst: ip, Src: src, Local: local[ip]}))
+	local, err := nft.LocalRoutes(s.netns)
+	if err != nil {
+		fmt.Fprintf(e.stderr, "masqd: explain: cannot read the kernel's local routes (%v); answering as if no destination were local to this node\n", err)
+	}
+	bad := 0
+	for _, a := range args {
+		dst, err := parseDst(a)
+		if err != nil {
+			fmt.Fprintf(e.stderr, "masqd: explain: %v\n", err)
+			bad++
+			continue
+		}
+		answers := nft.Explain(cfg, opts, rs, nft.Query{Dst: dst, Src: src, Local: local})
+		fmt.Fprint(e.stdout, formatAnswers(cfg, s.configPath, dst, answers))
+	}
+	if bad > 0 {
+		return fmt.Errorf("explain: %d of %d arguments could not be read", bad, len(args))
 	}
 	return nil
 }
 
-// explain says whether packet p is masqueraded and why, naming the config
-// entry that decided and the file and line that wrote it: with
+// parseDst reads an address, as a /32 or /128, or a prefix without host bits.
+func parseDst(a string) (netip.Prefix, error) {
+	if strings.Contains(a, "/") {
+		p, err := netip.ParsePrefix(a)
+		if err != nil {
+			return netip.Prefix{}, fmt.Errorf("%q is not an IP address or prefix", a)
+		}
+		if p.Masked() != p {
+			return netip.Prefix{}, fmt.Errorf("%q has host bits set; did you mean %s?", a, p.Masked())
+		}
+		if p.Addr().Is4In6() && p.Bits() >= 96 {
+			p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
+		}
+		return p, nil
+	}
+	ip, err := netip.ParseAddr(a)
+	if err != nil {
+		return netip.Prefix{}, fmt.Errorf("%q is not an IP address or prefix", a)
+	}
+	ip = ip.Unmap()
+	return netip.PrefixFrom(ip, ip.BitLen()), nil
+}
+
+// formatAnswers prints one line for a destination that has one answer, and
+// otherwise a heading and an indented line per sub-range.
+func formatAnswers(cfg *config.Config, configPath string, dst netip.Prefix, as []nft.Answer) string {
+	name := dst.String()
+	if dst.IsSingleIP() {
+		name = dst.Addr().String()
+	}
+	if len(as) == 1 {
+		return name + ": " + describeAnswer(cfg, configPath, as[0]) + "\n"
+	}
+	masq := 0
+	for _, a := range as {
+		if a.Verdict.Masquerade {
+			masq++
+		}
+	}
+	var b strings.Builder
+	switch masq {
+	case 0:
+		fmt.Fprintf(&b, "%s: not masqueraded, decided differently in %d ranges:\n", name, len(as))
+	case len(as):
+		fmt.Fprintf(&b, "%s: masqueraded, decided differently in %d ranges:\n", name, len(as))
+	default:
+		fmt.Fprintf(&b, "%s: partly masqueraded, in %d ranges:\n", name, len(as))
+	}
+	for _, a := range as {
+		fmt.Fprintf(&b, "  %s: %s\n", a.Dst, describeAnswer(cfg, configPath, a))
+	}
+	return b.String()
+}
+
+// describeAnswer says whether packets are masqueraded and why, naming the
+// config entry that decided and the file and line that wrote it: with
 // masqueradeCIDRs, the most specific entry and the one it overrides;
-// otherwise the merged interval that matched and the entries that contain
-// the address. Other verdicts cite the deciding rule, numbered from 1 as
-// it appears in the chain, and its comment.
-func explain(cfg *config.Config, rs *nft.Ruleset, opts nft.Options, configPath string, p nft.Packet) string {
-	v := rs.Trace(p)
-	ip := p.Dst
-	verdict := "not masqueraded"
+// otherwise the merged interval that matched and the entries behind it.
+// Other verdicts cite the deciding rule, numbered from 1 as it appears in
+// the chain, and its comment.
+func describeAnswer(cfg *config.Config, configPath string, a nft.Answer) string {
+	v := a.Verdict
+	out := "not masqueraded"
 	switch {
 	case v.SNAT.IsValid():
-		verdict = "masqueraded (snat to " + v.SNAT.String() + ")"
+		out = "masqueraded (snat to " + v.SNAT.String() + ")"
 	case v.Masquerade:
-		verdict = "masqueraded"
+		out = "masqueraded"
 	}
-	var out string
 	switch {
 	case v.Rule < 0:
-		out = fmt.Sprintf("%s: %s (no rule matched; the chain's policy accepts)", ip, verdict)
-	case len(cfg.MasqueradeCIDRs) > 0 && decidedByEntries(rs.Rules[v.Rule]):
-		in := nft.Containing(cfg, opts, ip)
-		if len(in) == 0 {
-			out = fmt.Sprintf("%s: %s: no nonMasqueradeCIDRs entry contains it (rule %d: %q)", ip, verdict, v.Rule+1, v.Comment)
-			break
+		out += " (no rule matched; the chain's policy accepts)"
+	case a.ByEntry && !a.Entry.Prefix.IsValid():
+		out += fmt.Sprintf(": no nonMasqueradeCIDRs entry contains it (rule %d: %q)", v.Rule+1, v.Comment)
+	case a.ByEntry:
+		out += ": decided by " + a.Entry.String()
+		if a.Overrides.Prefix.IsValid() {
+			out += ", the most specific entry; it overrides " + a.Overrides.String()
 		}
-		out = fmt.Sprintf("%s: %s: decided by %s", ip, verdict, describe(in[0]))
-		for _, e := range in[1:] {
-			if e.Masquerade != in[0].Masquerade {
-				out += ", the most specific entry; it overrides " + describe(e)
-				break
-			}
-		}
-	case v.Interval.First.IsValid():
-		var from []string
-		for i, pr := range cfg.NonMasqueradeCIDRs {
-			if !pr.Contains(ip) {
-				continue
-			}
-			switch src := cfg.Source(config.NonMasquerade, i); {
-			case len(cfg.Files) == 0:
-				from = append(from, pr.String())
-			case src.File == "":
-				from = append(from, pr.String()+", a default")
-			default:
-				from = append(from, pr.String()+" at "+src.String())
-			}
-		}
-		if len(cfg.Files) == 0 {
-			from[len(from)-1] += " in the defaults; no config file at " + configPath
-		}
-		out = fmt.Sprintf("%s: %s: in nonMasqueradeCIDRs %s (from %s)", ip, verdict, v.Interval, strings.Join(from, ", "))
+	case len(a.From) > 0:
+		out += fmt.Sprintf(": in nonMasqueradeCIDRs %s (from %s)", v.Interval, describeFrom(cfg, configPath, a.From))
 	default:
-		out = fmt.Sprintf("%s: %s (rule %d: %q)", ip, verdict, v.Rule+1, v.Comment)
+		out += fmt.Sprintf(" (rule %d: %q)", v.Rule+1, v.Comment)
 	}
-	if len(cfg.MasqueradeSourceCIDRs) > 0 && !p.Src.IsValid() && v.Masquerade {
+	fam := "IPv4"
+	if a.Dst.First.Is6() {
+		fam = "IPv6"
+	}
+	switch {
+	case a.SourcesOnly && len(a.Sources) == 0:
+		out += fmt.Sprintf("; masqueradeSourceCIDRs lists no %s source, so no %s traffic is masqueraded", fam, fam)
+	case a.SourcesOnly:
 		out += "; this holds for sources in masqueradeSourceCIDRs, others are not masqueraded (ask with --source)"
 	}
-	if p.Local {
-		out += "; it is an address of this network namespace"
+	if a.Local {
+		out += "; it is local to this node: the kernel's routing table has a local route for it"
 	}
 	return out
 }
 
-// decidedByEntries reports whether rule r's verdict follows from the
-// destination lists: the exempt sets, or the masquerade the lists let
-// through.
-func decidedByEntries(r nft.Rule) bool {
-	return r.Match.Set != "" || (r.Masquerade && r.Match.SourceNotIn == "")
-}
-
-// describe names a config entry and where it was written.
-func describe(e nft.Entry) string {
-	if e.Source.File == "" && e.Why != config.NonMasquerade.String() {
-		return fmt.Sprintf("%s in %s", e.Prefix, e.Why)
-	}
-	return fmt.Sprintf("%s in %s (%s)", e.Prefix, e.Why, e.Source)
-}
-
-// localAddrs are the addresses of this network namespace's interfaces.
-func localAddrs() map[netip.Addr]bool {
-	m := map[netip.Addr]bool{}
-	addrs, err := net.InterfaceAddrs()
-	if err != nil {
-		return m
-	}
-	for _, a := range addrs {
-		if p, err := netip.ParsePrefix(a.String()); err == nil {
-			m[p.Addr().Unmap()] = true
+// describeFrom lists the nonMasqueradeCIDRs entries behind a set element.
+func describeFrom(cfg *config.Config, configPath string, from []nft.Entry) string {
+	var parts []string
+	for _, e := range from {
+		switch {
+		case len(cfg.Files) == 0:
+			parts = append(parts, e.Prefix.String())
+		case e.Source.File == "":
+			parts = append(parts, e.Prefix.String()+", a default")
+		default:
+			parts = append(parts, e.Prefix.String()+" at "+e.Source.String())
 		}
 	}
-	return m
+	if len(cfg.Files) == 0 {
+		parts[len(parts)-1] += " in the defaults; no config file at " + configPath
+	}
+	return strings.Join(parts, ", ")
+}
+
+// parseInterleaved parses args with fs, letting flags come after the
+// positional arguments too (`explain 10.0.0.1 --config f`), and returns
+// those arguments. After "--" every argument is positional.
+func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		rest := fs.Args()
+		if len(rest) == 0 {
+			return pos, nil
+		}
+		if n := len(args) - len(rest); n > 0 && args[n-1] == "--" {
+			return append(pos, rest...), nil
+		}
+		pos, args = append(pos, rest[0]), rest[1:]
+	}
 }

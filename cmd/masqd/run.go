@@ -20,6 +20,7 @@ import (
 // env is what a command writes to.
 type env struct {
 	stdout io.Writer
+	stderr io.Writer
 	log    *zap.Logger
 }
 
@@ -40,7 +41,7 @@ var commands = []command{
 	}, flagsRuleset | flagsKernel | flagsAgent, runMain},
 	{"render", [][2]string{{"masqd render [flags]", "print the ruleset as an nft -f script that can be loaded again and again"}}, flagsRuleset, runRender},
 	{"check", [][2]string{{"masqd check [flags]", "validate the config; exit 1 listing every problem"}}, flagsRuleset, runCheck},
-	{"explain", [][2]string{{"masqd explain [flags] IP...", "say whether traffic to each address is masqueraded, and why"}}, flagsRuleset | flagsExplain, runExplain},
+	{"explain", [][2]string{{"masqd explain [flags] IP|PREFIX...", "say whether traffic to each address or prefix is masqueraded, and why"}}, flagsRuleset | flagsKernel | flagsExplain, runExplain},
 	{"diff", [][2]string{{"masqd diff [flags]", "show what a sync would change in the kernel's table; exit 0 in sync, 1 if not, 2 on error"}},
 		flagsRuleset | flagsKernel, runDiff},
 	{"cleanup", [][2]string{
@@ -88,7 +89,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	var s settings
 	var glog []string
 	fs := newFlagSet(name, cmd.flags, &s, &glog, stderr)
-	if err := fs.Parse(args); err != nil {
+	args, err := parseInterleaved(fs, args)
+	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			if name == "" {
 				cmd = nil // masqd -h: every command
@@ -107,11 +109,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "masqd: %v\n", err)
 		return 2
 	}
-	if name == "" && fs.NArg() > 0 {
-		if c := lookupCommand(fs.Arg(0)); c != nil {
+	if name == "" && len(args) > 0 {
+		if c := lookupCommand(args[0]); c != nil {
 			fmt.Fprintf(stderr, "masqd: the command comes before its flags: masqd %s [flags]\n", c.name)
 		} else {
-			fmt.Fprintf(stderr, "masqd: unexpected arguments %q; the commands are %s\n", fs.Args(), commandNames())
+			fmt.Fprintf(stderr, "masqd: unexpected arguments %q; the commands are %s\n", args, commandNames())
 		}
 		return 2
 	}
@@ -124,7 +126,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if len(glog) > 0 {
 		log.Warn("ignoring ip-masq-agent's glog flags; use --log-level", zap.Strings("flags", glog))
 	}
-	if err := cmd.run(ctx, &s, fs.Args(), env{stdout: stdout, log: log}); err != nil {
+	if err := cmd.run(ctx, &s, args, env{stdout: stdout, stderr: stderr, log: log}); err != nil {
 		code := 1
 		var ee *exitError
 		if errors.As(err, &ee) {

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"fmt"
 	"net/netip"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -475,7 +474,7 @@ func merge(results []*fileResult, opts Options) (*Config, []Problem) {
 		cfg.ResyncInterval = resync
 	}
 	cfg.MasqueradeCIDRs, cfg.MasqueradeSourceCIDRs = lists[Masquerade], lists[MasqueradeSource]
-	if src := cfg.MasqueradeSourceCIDRs; opts.EnableIPv6 && len(src) > 0 && !slices.ContainsFunc(src, func(p netip.Prefix) bool { return p.Addr().Is6() }) {
+	if src, all := cfg.MasqueradeSources(true); opts.EnableIPv6 && !all && len(src) == 0 {
 		at := cfg.Source(MasqueradeSource, 0)
 		cfg.warnings = append(cfg.warnings, Problem{File: at.File, Line: at.Line, Field: keySourceCIDRs,
 			Message: "lists no IPv6 source, so no IPv6 traffic is masqueraded although --enable-ipv6 is set",

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 var seq atomic.Int64
@@ -65,4 +66,37 @@ var (
 func Canonical(s string) string {
 	s = counterRE.ReplaceAllString(s, "")
 	return wrapRE.ReplaceAllString(s, ", ")
+}
+
+// IP runs `ip -n ns ARGS` for each line of args (fields split on spaces)
+// and fails the test if one fails.
+func IP(t testing.TB, ns string, args ...string) {
+	t.Helper()
+	for _, a := range args {
+		if out, err := exec.Command("ip", append([]string{"-n", ns}, strings.Fields(a)...)...).CombinedOutput(); err != nil {
+			t.Fatalf("ip -n %s %s: %v: %s", ns, a, err, out)
+		}
+	}
+}
+
+// WaitLocalRoute waits until namespace ns has a local route for addr: the
+// kernel adds an IPv6 address's route only once the link has carrier, after
+// `ip addr add` returns.
+func WaitLocalRoute(t testing.TB, ns, addr string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		fam := "-4"
+		if strings.Contains(addr, ":") {
+			fam = "-6"
+		}
+		out, err := exec.Command("ip", "-n", ns, fam, "route", "show", "table", "local", "type", "local", addr).CombinedOutput()
+		if err == nil && strings.TrimSpace(string(out)) != "" {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no local route for %s in namespace %s after 10s: %v %s", addr, ns, err, out)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }

@@ -14,17 +14,9 @@ import (
 type Entry struct {
 	Prefix     netip.Prefix
 	Masquerade bool
-	// Why names where the entry comes from: a config list, or the
-	// link-local exemption.
-	Why string
+	Kind       EntryKind
 	// Source is the file and line that wrote it; zero for built-in entries.
 	Source config.Source
-}
-
-// linkLocalWhy names the link-local exemption's entries.
-var linkLocalWhy = map[Family]string{
-	IPv4: "the link-local exemption (masqLinkLocal: false)",
-	IPv6: "the link-local exemption (masqLinkLocalIPv6: false)",
 }
 
 // eachEntry calls fn for cfg's destination prefixes of one family: the
@@ -52,9 +44,9 @@ func eachEntry(cfg *config.Config, opts Options, fam Family, fn func(p netip.Pre
 func entries(cfg *config.Config, opts Options, fam Family) []Entry {
 	var out []Entry
 	eachEntry(cfg, opts, fam, func(p netip.Prefix, masq bool, l config.List, i int) {
-		e := Entry{Prefix: p, Masquerade: masq, Why: linkLocalWhy[fam]}
+		e := Entry{Prefix: p, Masquerade: masq, Kind: LinkLocalEntry}
 		if i >= 0 {
-			e.Why, e.Source = l.String(), cfg.Source(l, i)
+			e.Kind, e.Source = kindOf(l), cfg.Source(l, i)
 		}
 		out = append(out, e)
 	})

@@ -6,9 +6,10 @@ import "net/netip"
 type Packet struct {
 	Dst netip.Addr
 	// Src is the packet's source. The zero Addr stands for a pod: a source
-	// inside masqueradeSourceCIDRs.
+	// inside masqueradeSourceCIDRs, when they list one of Dst's family.
 	Src netip.Addr
-	// Local says that Dst is an address of the node itself.
+	// Local says that Dst is local to the node: the kernel has a local
+	// route for it (fib daddr type local).
 	Local bool
 	// L4Proto is the transport protocol; zero is treated as TCP.
 	L4Proto uint8
@@ -72,7 +73,7 @@ func (rs *Ruleset) Trace(p Packet) Verdict {
 		}
 		if m.SourceNotIn != "" {
 			s := rs.Set(m.SourceNotIn)
-			if s == nil || !p.Src.IsValid() {
+			if s == nil || (!p.Src.IsValid() && len(s.Intervals) > 0) {
 				continue
 			}
 			if _, in := find(s.Intervals, p.Src.Unmap()); in {

@@ -197,8 +197,8 @@ func Build(cfg *config.Config, opts Options) *Ruleset {
 		rs.Rules = append(rs.Rules, Rule{Name: name, Match: m, Comment: comment})
 	}
 	ret("local", Match{Local: true}, "masqd: local destinations are not masqueraded")
-	if len(cfg.MasqueradeSourceCIDRs) > 0 {
-		src4, src6 := split(cfg.MasqueradeSourceCIDRs)
+	if src4, all := cfg.MasqueradeSources(false); !all {
+		src6, _ := cfg.MasqueradeSources(true)
 		const comment = "masqd: only masqueradeSourceCIDRs are masqueraded"
 		rs.Sets = append(rs.Sets, Set{Name: SetSrcV4, Family: IPv4, Comment: "masqd: masqueradeSourceCIDRs (IPv4)", Intervals: Merge(src4)})
 		ret("other-sources", Match{Family: IPv4, SourceNotIn: SetSrcV4}, comment)
