@@ -3,7 +3,7 @@
 // README.md.
 //
 // This package owns the command line: one flag.FlagSet per command (the
-// agent, render, check, explain, cleanup), the logger, the exit codes and
+// agent, render, check, explain, diff, cleanup), the logger, the exit codes and
 // what the commands print. It wires internal/config, internal/nft,
 // internal/watch and internal/agent together and serves the metrics and
 // health endpoints.

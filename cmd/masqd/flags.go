@@ -79,7 +79,14 @@ const (
 	flagsExplain
 	// flagsStrict: --strict, for the agent and check.
 	flagsStrict
+	// flagsNames: --table and --masq-chain; the other ruleset flags are
+	// accepted and ignored, so that cleanup takes the agent's command line.
+	flagsNames
 )
+
+// ignoredHere starts the usage of a flag that a command accepts and
+// ignores; printFlags lists those apart.
+const ignoredHere = "ignored by this command: "
 
 // ipMasqAgentFlags are the flags ip-masq-agent defines, with its meaning.
 var ipMasqAgentFlags = []string{"masq-chain", "nomasq-all-reserved-ranges", "enable-ipv6", "random-fully", "to-ports"}
@@ -114,16 +121,22 @@ func newFlagSet(name string, groups flagGroups, s *settings, seenGlog *[]string,
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {}
-	if groups&flagsRuleset != 0 {
+	if groups&(flagsRuleset|flagsNames) != 0 {
 		fs.StringVar(&s.masqChain, "masq-chain", nft.DefaultChain, "`name` of the NAT chain inside masqd's table; ip-masq-agent named its iptables chain with it, and its IP-MASQ-AGENT is accepted")
-		fs.BoolVar(&s.allReserved, "nomasq-all-reserved-ranges", false, "leave every reserved IPv4 range unmasqueraded by default: 100.64/10, 192.0.0/24, 192.0.2/24, 192.88.99/24, 198.18/15, 198.51.100/24, 203.0.113/24 and 240/4 besides RFC 1918")
-		fs.BoolVar(&s.enableIPv6, "enable-ipv6", false, "masquerade IPv6 too, and allow IPv6 nonMasqueradeCIDRs")
-		fs.BoolVar(&s.randomFully, "random-fully", true, "masquerade with fully random source ports")
-		fs.StringVar(&s.toPorts, "to-ports", "", "source port `ranges` for masqueraded TCP and UDP, e.g. 1024-29999,32768-65535; refused for now, see README.md")
-		fs.StringVar(&s.configPath, "config", config.DefaultPath, "read the config from `path`: a file, or a directory of files such as a ConfigMap mount; - is standard input (not for the agent)")
 		fs.StringVar(&s.table, "table", nft.DefaultTable, "`name` of the inet table masqd owns")
-		fs.StringVar(&s.snatV4, "snat-address", "", "translate masqueraded IPv4 traffic to this `address` (snat) instead of the outgoing interface's; in a DaemonSet, fill it per node, e.g. from $(NODE_IP)")
-		fs.StringVar(&s.snatV6, "snat-address-ipv6", "", "translate masqueraded IPv6 traffic to this `address`; needs --enable-ipv6")
+		// With the names alone, the flags that shape the ruleset are
+		// accepted into a throw-away value.
+		t, ign := s, ""
+		if groups&flagsRuleset == 0 {
+			t, ign = &settings{}, ignoredHere
+		}
+		fs.BoolVar(&t.allReserved, "nomasq-all-reserved-ranges", false, ign+"leave every reserved IPv4 range unmasqueraded by default: 100.64/10, 192.0.0/24, 192.0.2/24, 192.88.99/24, 198.18/15, 198.51.100/24, 203.0.113/24 and 240/4 besides RFC 1918")
+		fs.BoolVar(&t.enableIPv6, "enable-ipv6", false, ign+"masquerade IPv6 too, and allow IPv6 nonMasqueradeCIDRs")
+		fs.BoolVar(&t.randomFully, "random-fully", true, ign+"masquerade with fully random source ports")
+		fs.StringVar(&t.toPorts, "to-ports", "", ign+"source port `ranges` for masqueraded TCP and UDP, e.g. 1024-29999,32768-65535; refused for now, see README.md")
+		fs.StringVar(&t.configPath, "config", config.DefaultPath, ign+"read the config from `path`: a file, or a directory of files such as a ConfigMap mount; - is standard input (not for the agent)")
+		fs.StringVar(&t.snatV4, "snat-address", "", ign+"translate masqueraded IPv4 traffic to this `address` (snat) instead of the outgoing interface's; in a DaemonSet, fill it per node, e.g. from $(NODE_IP)")
+		fs.StringVar(&t.snatV6, "snat-address-ipv6", "", ign+"translate masqueraded IPv6 traffic to this `address`; needs --enable-ipv6")
 	}
 	if groups&flagsKernel != 0 {
 		fs.StringVar(&s.netns, "netns", "", "operate on the network namespace at `path`, e.g. /run/netns/NAME; for tests and demos (default: the current one)")
@@ -150,6 +163,18 @@ func newFlagSet(name string, groups flagGroups, s *settings, seenGlog *[]string,
 		fs.Var(ignored{name: n, seen: seenGlog}, n, "ignored: ip-masq-agent's glog flag; masqd uses --log-level")
 	}
 	return fs
+}
+
+// validateNames checks --table and --masq-chain, for the commands that
+// take them, before anything reaches nft or the kernel.
+func (s *settings) validateNames(groups flagGroups) error {
+	if groups&(flagsRuleset|flagsNames) == 0 {
+		return nil
+	}
+	if err := nft.ValidateName("--table", s.table); err != nil {
+		return err
+	}
+	return nft.ValidateName("--masq-chain", s.masqChain)
 }
 
 func (s *settings) configOptions() config.Options {
@@ -286,11 +311,13 @@ func printUsage(w io.Writer, cmd *command) {
 
 // printFlags lists ip-masq-agent's flags apart from masqd's own.
 func printFlags(w io.Writer, fs *flag.FlagSet) {
-	var ours, theirs, glog []*flag.Flag
+	var ours, theirs, glog, ignored []*flag.Flag
 	fs.VisitAll(func(f *flag.Flag) {
 		switch {
 		case slices.Contains(ignoredGlogFlags, f.Name):
 			glog = append(glog, f)
+		case strings.HasPrefix(f.Usage, ignoredHere):
+			ignored = append(ignored, f)
 		case slices.Contains(ipMasqAgentFlags, f.Name):
 			theirs = append(theirs, f)
 		default:
@@ -313,11 +340,19 @@ func printFlags(w io.Writer, fs *flag.FlagSet) {
 			fmt.Fprintf(w, "  --%s%s\n      %s%s\n", f.Name, name, usage, defaultText(f))
 		}
 	}
-	names := make([]string, len(glog))
-	for i, f := range glog {
+	if len(ignored) > 0 {
+		fmt.Fprintf(w, "\nAccepted and ignored, so that the agent's command line works here too:\n  %s\n", flagNames(ignored))
+	}
+	fmt.Fprintf(w, "\nAccepted and ignored with a warning (ip-masq-agent's glog flags):\n  %s\n", flagNames(glog))
+}
+
+// flagNames lists flags as "--a, --b".
+func flagNames(fs []*flag.Flag) string {
+	names := make([]string, len(fs))
+	for i, f := range fs {
 		names[i] = "--" + f.Name
 	}
-	fmt.Fprintf(w, "\nAccepted and ignored with a warning (ip-masq-agent's glog flags):\n  %s\n", strings.Join(names, ", "))
+	return strings.Join(names, ", ")
 }
 
 // defaultText is " (default X)" for flags whose default is not the zero value.

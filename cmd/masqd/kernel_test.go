@@ -70,17 +70,35 @@ func TestOnceAndCleanup(t *testing.T) {
 			if code != 0 || out != "" || !strings.Contains(errs, `"msg":"synced","op":"create",`) || !strings.Contains(errs, `"reason":"once"`) {
 				t.Fatalf("--once: exit %d, stdout %q, log:\n%s", code, out, errs)
 			}
-			listed, err := nftIn(ns, "", "list", "table", "inet", table)
-			if err != nil {
-				t.Fatal(err)
+			// render's script declares and flushes the table, then lists
+			// it as nft does.
+			_, listing, ok := strings.Cut(rendered, "flush table inet "+table+"\n")
+			if !ok {
+				t.Fatalf("render's script does not flush the table first:\n%s", rendered)
 			}
-			if diff := cmp.Diff(rendered, canonical(listed)); diff != "" {
-				t.Errorf("kernel table differs from render (-render +kernel):\n%s", diff)
+			sameAsRender := func(step string) {
+				t.Helper()
+				listed, err := nftIn(ns, "", "list", "table", "inet", table)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if diff := cmp.Diff(listing, canonical(listed)); diff != "" {
+					t.Errorf("%s: kernel table differs from render (-render +kernel):\n%s", step, diff)
+				}
 			}
+			sameAsRender("after --once")
 
 			code, _, errs = runArgs(t, append([]string{"--once"}, kflags...)...)
 			if code != 0 || !strings.Contains(errs, `"msg":"in sync; nothing changed"`) || strings.Contains(errs, `"msg":"synced"`) {
 				t.Errorf("second --once: exit %d, want no change; log:\n%s", code, errs)
+			}
+
+			// Loaded over masqd's table, and again: the same table.
+			for _, step := range []string{"render loaded over masqd's table", "render loaded again"} {
+				if _, err := nftIn(ns, rendered, "-f", "-"); err != nil {
+					t.Fatalf("%s: %v", step, err)
+				}
+				sameAsRender(step)
 			}
 
 			cleanup := []string{"cleanup", "--netns=/run/netns/" + ns, "--table", table}

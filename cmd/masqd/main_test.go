@@ -55,7 +55,7 @@ func wantRuleset(t *testing.T, path string, copts config.Options, opts nft.Optio
 	if err != nil {
 		t.Fatal(err)
 	}
-	return nft.Build(cfg, opts).String()
+	return nft.Build(cfg, opts).Script()
 }
 
 func TestRender(t *testing.T) {
@@ -309,7 +309,7 @@ func TestBadCommandLine(t *testing.T) {
 		{[]string{"render", "--config", cfg, "--to-ports=2000-1000"}, 1, "masqd: --to-ports: "},
 		{[]string{"render", "--config", cfg, "extra"}, 1, `render takes no arguments, got ["extra"]`},
 		{[]string{"explain", "--config", cfg}, 1, "masqd: explain needs one or more IP addresses or prefixes\n"},
-		{[]string{"frobnicate"}, 2, `unknown command "frobnicate"; the commands are render, check, explain, cleanup, help`},
+		{[]string{"frobnicate"}, 2, `unknown command "frobnicate"; the commands are render, check, explain, diff, cleanup, help`},
 		{[]string{"--config", cfg, "render"}, 2, "the command comes before its flags: masqd render [flags]"},
 		{[]string{"--config", cfg, "10.0.0.1"}, 2, `unexpected arguments ["10.0.0.1"]`},
 		{[]string{"--bogus"}, 2, "flag provided but not defined: -bogus"},
@@ -317,12 +317,15 @@ func TestBadCommandLine(t *testing.T) {
 		{[]string{"check", "--netns=/run/netns/x"}, 2, "flag provided but not defined: -netns"},
 		{[]string{"render", "--log-level=loud"}, 2, "--log-level: "},
 		{[]string{"render", "--log-format=xml"}, 2, `--log-format: "xml" is neither json nor console`},
-		{[]string{"help", "frobnicate"}, 2, "help takes one of"},
+		{[]string{"help", "frobnicate"}, 2, "masqd: help takes one command's name (render, check, explain, diff, cleanup), or none for every command\n"},
 		{[]string{"render", "--config", cfg, "--snat-address", "node"}, 1, `--snat-address: "node" is not an IP address`},
 		{[]string{"render", "--config", cfg, "--snat-address", "2001:db8::1"}, 1, "--snat-address: 2001:db8::1 is not an IPv4 address; use --snat-address-ipv6 for it"},
 		{[]string{"render", "--config", cfg, "--snat-address", "0.0.0.0"}, 1, "--snat-address: 0.0.0.0 cannot be a source address"},
 		{[]string{"render", "--config", cfg, "--snat-address-ipv6", "2001:db8::1"}, 1, "--snat-address-ipv6 needs --enable-ipv6"},
 		{[]string{"explain", "--config", cfg, "--source", "pod", "10.0.0.1"}, 1, `explain: --source "pod" is not an IP address`},
+		{[]string{"render", "--config", cfg, "--masq-chain=bad chain"}, 2, `masqd: --masq-chain "bad chain": nftables names cannot have ' ' at byte 4 (fix: use letters, digits, '-', '_', '.' or '/', starting with a letter, e.g. masqd or IP-MASQ-AGENT)` + "\n"},
+		{[]string{"--once", "--config", cfg, "--table=" + strings.Repeat("t", 300)}, 2, "masqd: --table is 300 bytes long; nftables takes at most 255 (fix: a shorter name)\n"},
+		{[]string{"cleanup", "--table=counter"}, 2, `masqd: --table "counter" is an nft keyword, so nft could not read the ruleset (fix: another name, e.g. counter-masq)` + "\n"},
 	} {
 		code, out, errs := runArgs(t, tc.args...)
 		if code != tc.code || out != "" || !strings.Contains(errs, tc.inStderr) {

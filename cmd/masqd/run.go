@@ -41,16 +41,18 @@ var commands = []command{
 		{"masqd [flags]", "run the agent: watch the config, keep the table in sync"},
 		{"masqd --once [flags]", "converge once, then exit"},
 	}, flagsRuleset | flagsKernel | flagsAgent | flagsStrict, runMain},
-	{"render", [][2]string{{"masqd render [flags]", "print the ruleset as nft -f text"}}, flagsRuleset, runRender},
+	{"render", [][2]string{{"masqd render [flags]", "print the ruleset as an nft -f script that can be loaded again and again"}}, flagsRuleset, runRender},
 	{"check", [][2]string{
 		{"masqd check [flags]", "validate the config; exit 1 listing every problem"},
 		{"masqd check --config -", "validate the config read from standard input"},
 	}, flagsRuleset | flagsStrict, runCheck},
 	{"explain", [][2]string{{"masqd explain [flags] IP|PREFIX...", "say whether traffic to each address or prefix is masqueraded, and why"}}, flagsRuleset | flagsKernel | flagsExplain, runExplain},
+	{"diff", [][2]string{{"masqd diff [flags]", "show what a sync would change in the kernel's table; exit 0 in sync, 1 if not, 2 on error"}},
+		flagsRuleset | flagsKernel, runDiff},
 	{"cleanup", [][2]string{
 		{"masqd cleanup [flags]", "delete masqd's table, and nothing else"},
 		{"masqd cleanup --legacy", "delete ip-masq-agent's chain and jump (iptables-nft)"},
-	}, flagsRuleset | flagsKernel | flagsLegacy, runCleanup},
+	}, flagsNames | flagsKernel | flagsLegacy, runCleanup},
 }
 
 func lookupCommand(name string) *command {
@@ -82,6 +84,10 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	}
 	cmd := lookupCommand(name)
 	if cmd == nil {
+		if name == "version" {
+			fmt.Fprintln(stderr, "masqd: there is no version command; run masqd --version")
+			return 2
+		}
 		fmt.Fprintf(stderr, "masqd: unknown command %q; the commands are %s\n", name, commandNames())
 		return 2
 	}
@@ -105,6 +111,10 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		fmt.Fprintln(stdout, versionString())
 		return 0
 	}
+	if err := s.validateNames(cmd.flags); err != nil {
+		fmt.Fprintf(stderr, "masqd: %v\n", err)
+		return 2
+	}
 	if name == "" && len(args) > 0 {
 		if c := lookupCommand(args[0]); c != nil {
 			fmt.Fprintf(stderr, "masqd: the command comes before its flags: masqd %s [flags]\n", c.name)
@@ -123,8 +133,15 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		log.Warn("ignoring ip-masq-agent's glog flags; use --log-level", zap.Strings("flags", glog))
 	}
 	if err := cmd.run(ctx, &s, args, env{stdout: stdout, stderr: stderr, log: log}); err != nil {
-		reportError(stderr, &s, err)
-		return 1
+		code := 1
+		var ee *exitError
+		if errors.As(err, &ee) {
+			code, err = ee.code, ee.err
+		}
+		if err != nil {
+			reportError(stderr, &s, err)
+		}
+		return code
 	}
 	return 0
 }
@@ -135,9 +152,13 @@ func runHelp(args []string, stdout, stderr io.Writer) int {
 		printUsage(stdout, nil)
 		return 0
 	}
+	if len(args) == 1 && args[0] == "help" {
+		fmt.Fprintf(stdout, "Usage:\n  %-29s %s\n", "masqd help [COMMAND]", "print the help of every command, or of one")
+		return 0
+	}
 	cmd := lookupCommand(args[0])
 	if len(args) > 1 || cmd == nil || cmd.name == "" {
-		fmt.Fprintf(stderr, "masqd: help takes one of %s\n", commandNames())
+		fmt.Fprintf(stderr, "masqd: help takes one command's name (%s), or none for every command\n", strings.TrimSuffix(commandNames(), ", help"))
 		return 2
 	}
 	printUsage(stdout, cmd)
@@ -158,11 +179,16 @@ func reportError(w io.Writer, s *settings, err error) {
 	fmt.Fprintf(w, "masqd: %v\n", err)
 }
 
+// noArgs refuses arguments; commands that read the config say how to give
+// it a file, the likely intent.
 func noArgs(cmd string, args []string) error {
-	if len(args) > 0 {
+	switch {
+	case len(args) == 0:
+		return nil
+	case cmd == "cleanup":
 		return fmt.Errorf("%s takes no arguments, got %q", cmd, args)
 	}
-	return nil
+	return fmt.Errorf("%s takes no arguments, got %q; to read a config file, run masqd %s --config %s", cmd, args, cmd, args[0])
 }
 
 // load reads the config and builds the ruleset with the flags' options,
@@ -213,7 +239,7 @@ func runRender(_ context.Context, s *settings, args []string, e env) error {
 	if err != nil {
 		return err
 	}
-	_, err = io.WriteString(e.stdout, rs.String())
+	_, err = io.WriteString(e.stdout, rs.Script())
 	return err
 }
 
@@ -287,7 +313,11 @@ func cleanupLegacy(ctx context.Context, c *nft.Conn, s *settings, stdout io.Writ
 	if len(found) == 0 {
 		fmt.Fprintln(stdout, "no ip-masq-agent chains in iptables-nft's nat tables.")
 		fmt.Fprintln(stdout, "Rules written by iptables-legacy are invisible to nftables; check with: iptables-legacy -t nat -S | grep -i masq")
-		fmt.Fprintln(stdout, "and remove them with: iptables-legacy -t nat -D POSTROUTING <the -j IP-MASQ-AGENT rule>; iptables-legacy -t nat -F IP-MASQ-AGENT; iptables-legacy -t nat -X IP-MASQ-AGENT")
+		chain := nft.LegacyChains[0]
+		if extra := legacyExtra(s); len(extra) > 0 {
+			chain = extra[0]
+		}
+		fmt.Fprintln(stdout, "and remove them with: "+nft.RemoveChainCommand("iptables-legacy", chain))
 		return nil
 	}
 	if err := c.CleanupLegacy(ctx, found); err != nil {

@@ -247,6 +247,12 @@ func (a *Agent) sync(ctx context.Context, why watch.Reason) {
 		} else {
 			a.log.Info("synced", fields...)
 		}
+	} else if a.applied == nil {
+		// The first pass over a table that a restart left in place: said
+		// at info, or a start that takes seconds to read a large table
+		// looks like a hang.
+		a.log.Info("first sync found the table in sync; nothing changed", zap.Duration("took", took), zap.Stringer("reason", why),
+			zap.Uint32("generation", res.Generation))
 	} else {
 		a.log.Debug("in sync", zap.Bool("cached", res.Cached), zap.Duration("took", took), zap.Stringer("reason", why))
 	}

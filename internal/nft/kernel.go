@@ -147,16 +147,18 @@ func rulesMatch(got []*nftables.Rule, want *Ruleset) bool {
 		return false
 	}
 	for i, r := range got {
-		w := want.Rules[i]
-		c, _ := userdata.GetString(r.UserData, userdata.TypeComment)
-		if c != w.Comment {
-			return false
-		}
-		if !reflect.DeepEqual(normalize(r.Exprs), normalize(ruleExprs(w, nil))) {
+		if !sameRule(r, want.Rules[i]) {
 			return false
 		}
 	}
 	return true
+}
+
+// sameRule compares a rule read back from the kernel with one of the
+// ruleset's.
+func sameRule(got *nftables.Rule, w Rule) bool {
+	c, _ := userdata.GetString(got.UserData, userdata.TypeComment)
+	return c == w.Comment && reflect.DeepEqual(normalize(got.Exprs), normalize(ruleExprs(w, nil)))
 }
 
 // normalize zeroes what legitimately differs between a rule as sent and as

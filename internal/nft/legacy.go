@@ -39,17 +39,35 @@ func (l Legacy) FamilyName() string {
 }
 
 func (l Legacy) String() string {
-	return fmt.Sprintf("%s %s chain %s (%d rules, %d jumps from POSTROUTING)", l.FamilyName(), l.Table, l.Chain, l.Rules, len(l.Jumps))
+	return fmt.Sprintf("%s %s chain %s (%s, %s from POSTROUTING)", l.FamilyName(), l.Table, l.Chain,
+		plural(l.Rules, "rule"), plural(len(l.Jumps), "jump"))
+}
+
+func plural(n int, what string) string {
+	if n == 1 {
+		return "1 " + what
+	}
+	return fmt.Sprintf("%d %ss", n, what)
 }
 
 // IptablesCommand is what an operator would run to remove the leftovers
-// with iptables instead of `masqd cleanup --legacy`.
+// with iptables instead of `masqd cleanup --legacy`: iptables-nft, which
+// wrote them, since nftables can see them.
 func (l Legacy) IptablesCommand() string {
-	bin := "iptables"
+	bin := "iptables-nft"
 	if l.Family == nftables.TableFamilyIPv6 {
-		bin = "ip6tables"
+		bin = "ip6tables-nft"
 	}
-	return fmt.Sprintf("%s -t nat -D POSTROUTING <the -j %s rule> && %s -t nat -F %s && %s -t nat -X %s", bin, l.Chain, bin, l.Chain, bin, l.Chain)
+	return RemoveChainCommand(bin, l.Chain)
+}
+
+// RemoveChainCommand is a shell command that removes an iptables nat chain
+// with bin (iptables-nft, iptables-legacy, ...): every POSTROUTING rule
+// that jumps to it, whatever its matches and comment, then the chain. It
+// can be pasted as it is.
+func RemoveChainCommand(bin, chain string) string {
+	return fmt.Sprintf("%[1]s -t nat -S POSTROUTING | grep -e ' -j %[2]s$' | sed 's/^-A /-D /' | xargs -r -L1 %[1]s -t nat && "+
+		"%[1]s -t nat -F %[2]s && %[1]s -t nat -X %[2]s", bin, chain)
 }
 
 // FindLegacy looks for ip-masq-agent's chains (LegacyChains, plus extra

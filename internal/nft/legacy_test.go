@@ -5,6 +5,8 @@ import (
 	"os/exec"
 	"strings"
 	"testing"
+
+	"github.com/google/nftables"
 )
 
 const ipMasqAgentRules = `*nat
@@ -44,5 +46,51 @@ func TestLegacy(t *testing.T) {
 	got := nftIn(t, ns, "", "list", "table", "ip", "nat")
 	if !strings.Contains(got, "accept") || strings.Contains(got, "IP-MASQ-AGENT") {
 		t.Errorf("cleanup removed too much or too little:\n%s", got)
+	}
+}
+
+func TestLegacyText(t *testing.T) {
+	l := Legacy{Family: nftables.TableFamilyIPv4, Table: "nat", Chain: "IP-MASQ-AGENT", Rules: 1, Jumps: []uint64{7}}
+	if got, want := l.String(), "ip nat chain IP-MASQ-AGENT (1 rule, 1 jump from POSTROUTING)"; got != want {
+		t.Errorf("String() = %q, want %q", got, want)
+	}
+	l.Family, l.Rules, l.Jumps = nftables.TableFamilyIPv6, 3, []uint64{7, 9}
+	if got, want := l.String(), "ip6 nat chain IP-MASQ-AGENT (3 rules, 2 jumps from POSTROUTING)"; got != want {
+		t.Errorf("String() = %q, want %q", got, want)
+	}
+	want := `ip6tables-nft -t nat -S POSTROUTING | grep -e ' -j IP-MASQ-AGENT$' | sed 's/^-A /-D /' | xargs -r -L1 ip6tables-nft -t nat && ` +
+		`ip6tables-nft -t nat -F IP-MASQ-AGENT && ip6tables-nft -t nat -X IP-MASQ-AGENT`
+	if got := l.IptablesCommand(); got != want {
+		t.Errorf("IptablesCommand() =\n%s\nwant\n%s", got, want)
+	}
+}
+
+// TestKernelLegacyCommand pastes IptablesCommand into a shell in the
+// namespace: ip-masq-agent's chain and jump go, kube-proxy's rule stays.
+func TestKernelLegacyCommand(t *testing.T) {
+	ns, c := netns(t)
+	for _, bin := range []string{"iptables-nft-restore", "iptables-nft", "xargs", "sed", "grep"} {
+		if _, err := exec.LookPath(bin); err != nil {
+			t.Skipf("%s not installed", bin)
+		}
+	}
+	cmd := exec.Command("ip", "netns", "exec", ns, "iptables-nft-restore", "--noflush")
+	cmd.Stdin = strings.NewReader(ipMasqAgentRules)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("iptables-nft-restore: %v\n%s", err, out)
+	}
+	found, err := c.FindLegacy(context.Background())
+	if err != nil || len(found) != 1 {
+		t.Fatalf("FindLegacy = %+v, %v; want one leftover", found, err)
+	}
+	if out, err := exec.Command("ip", "netns", "exec", ns, "sh", "-c", found[0].IptablesCommand()).CombinedOutput(); err != nil {
+		t.Fatalf("%s: %v\n%s", found[0].IptablesCommand(), err, out)
+	}
+	if again, err := c.FindLegacy(context.Background()); err != nil || len(again) != 0 {
+		t.Errorf("after the command FindLegacy = %+v, %v; want none", again, err)
+	}
+	got := nftIn(t, ns, "", "list", "table", "ip", "nat")
+	if !strings.Contains(got, "accept") || strings.Contains(got, "IP-MASQ-AGENT") {
+		t.Errorf("the command removed too much or too little:\n%s", got)
 	}
 }

@@ -45,7 +45,7 @@ func TestMigration(t *testing.T) {
 	checkTraffic(t, b, expect{"192.168.5.10": true})
 
 	out = masqd(t, b, "cleanup", "--legacy")
-	if !strings.Contains(out, "removed ip nat chain IP-MASQ-AGENT (4 rules, 1 jumps from POSTROUTING)") {
+	if !strings.Contains(out, "removed ip nat chain IP-MASQ-AGENT (4 rules, 1 jump from POSTROUTING)") {
 		t.Errorf("cleanup output:\n%s", out)
 	}
 	nat, err := b.Exec(context.Background(), b.NodeNS, "nft", "list", "table", "ip", "nat")

@@ -51,8 +51,8 @@ type Destination struct {
 // Destinations are every address the world answers on. None of them is
 // reachable outside the bed's namespaces.
 var Destinations = []Destination{
-	{netip.MustParseAddr("11.11.11.11"), "an internet address (outside every reserved range)"},
-	{netip.MustParseAddr("203.0.113.10"), "an internet address (a reserved documentation range)"},
+	{netip.MustParseAddr("11.11.11.11"), "a stand-in for an internet address (outside every reserved range)"},
+	{netip.MustParseAddr("203.0.113.10"), "a stand-in for an internet address (from a documentation range)"},
 	{netip.MustParseAddr("10.96.0.10"), "a cluster peer in 10.0.0.0/8"},
 	{netip.MustParseAddr("172.20.0.10"), "a peer in 172.16.0.0/12"},
 	{netip.MustParseAddr("192.168.5.10"), "a peer in 192.168.0.0/16"},
