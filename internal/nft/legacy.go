@@ -54,7 +54,8 @@ func (l Legacy) IptablesCommand() string {
 
 // FindLegacy looks for ip-masq-agent's chains (LegacyChains, plus extra
 // names such as a custom --masq-chain) in the nat tables of both families.
-// It reads only; iptables-legacy rules are invisible to it.
+// It reads only; iptables-legacy rules are invisible to it. It uses a socket
+// of its own and is safe beside any other call.
 func (c *Conn) FindLegacy(ctx context.Context, extra ...string) ([]Legacy, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -127,7 +128,8 @@ func jumpsTo(r *nftables.Rule, chain string) bool {
 }
 
 // CleanupLegacy removes the leftovers FindLegacy reports, in one batch: the
-// jump rules, then the chains. Nothing else in the nat tables is touched.
+// jump rules, then the chains. Nothing else in the nat tables is touched. It
+// uses a socket of its own and is safe beside any other call.
 func (c *Conn) CleanupLegacy(ctx context.Context, found []Legacy) error {
 	if len(found) == 0 {
 		return ctx.Err()

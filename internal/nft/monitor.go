@@ -20,6 +20,9 @@ import (
 // last commit touched the table. When the event socket overflows, Monitor
 // treats the table as touched and keeps listening. It returns an error when
 // it cannot listen at all; then Sync falls back to the generation id alone.
+//
+// Monitor runs on a goroutine of its own beside Sync and the other calls:
+// what it learns reaches Sync through atomics. Run at most one per Conn.
 func (c *Conn) Monitor(ctx context.Context, table string, onChange func()) error {
 	nl, err := netlink.Dial(unix.NETLINK_NETFILTER, &netlink.Config{NetNS: c.nsFd()})
 	if err != nil {
