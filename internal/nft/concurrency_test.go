@@ -2,6 +2,7 @@ package nft
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"testing"
 
@@ -68,5 +69,42 @@ func TestConnConcurrentUse(t *testing.T) {
 	cancel()
 	if err := <-monitorDone; err != nil {
 		t.Errorf("Monitor: %v", err)
+	}
+}
+
+// TestCloseWaitsForCalls closes a Conn while other goroutines use it, as the
+// agent's deferred Close does while its legacy poller may still be reading:
+// calls in flight finish on a live namespace handle, later ones fail with
+// ErrClosed, never with a closed (or reused) descriptor.
+func TestCloseWaitsForCalls(t *testing.T) {
+	_, c := netns(t)
+	rs := build("10.0.0.0/8")
+	mustSync(t, c, rs)
+	const calls = 200
+	errs := make(chan error, 2)
+	for _, call := range []func() error{
+		func() error { _, err := c.Counters(context.Background(), rs.Table, rs.Chain); return err },
+		func() error { _, err := c.FindLegacy(context.Background()); return err },
+	} {
+		go func() {
+			for range calls {
+				if err := call(); err != nil {
+					errs <- err
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if err := <-errs; err != nil && !errors.Is(err, ErrClosed) {
+			t.Errorf("call beside Close: %v, want nil or ErrClosed", err)
+		}
+	}
+	if _, err := c.Sync(context.Background(), rs); !errors.Is(err, ErrClosed) {
+		t.Errorf("Sync after Close: %v, want ErrClosed", err)
 	}
 }

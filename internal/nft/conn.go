@@ -26,14 +26,19 @@ const socketBuffer = 32 << 20
 // sync finding the generation unchanged needs no dump.
 //
 // Concurrency: every method may be called from any goroutine at the same
-// time as any other, except Close, which must come after all of them
-// returned. Sync, Delete and Forget share the memory of the last commit and
-// take turns on one mutex; Counters, FindLegacy and CleanupLegacy dial a
-// socket of their own per call and share nothing; Monitor runs beside them
-// and publishes what it read through atomics. No call touches
+// time as any other. Sync, Delete and Forget share the memory of the last
+// commit and take turns on one mutex; Counters, FindLegacy and CleanupLegacy
+// dial sockets of their own per call and share nothing; Monitor runs beside
+// them and publishes what it read through atomics. Close waits for the calls
+// in flight; calls after it fail with ErrClosed. No call touches
 // google/nftables' package-global set-ID counter (see addSet).
 type Conn struct {
 	ns *os.File // nil: the caller's namespace; kept open for the dials.
+	// open guards ns: a call holds it shared while it dials into the
+	// namespace, Close exclusively, so a closed (or reused) descriptor is
+	// never handed to setns.
+	open   sync.RWMutex
+	closed bool
 
 	// mu serialises the users of last and lastGen: Sync, Delete, Forget.
 	mu      sync.Mutex
@@ -74,9 +79,31 @@ func Open(nsPath string) (*Conn, error) {
 	return c, nil
 }
 
-// Close releases the namespace handle and the lasting socket. It must not
-// run concurrently with any other method.
+// ErrClosed is returned by calls on a closed Conn.
+var ErrClosed = errors.New("nft: connection closed")
+
+// acquire holds the Conn open for one call; the call ends with release.
+func (c *Conn) acquire() error {
+	c.open.RLock()
+	if c.closed {
+		c.open.RUnlock()
+		return ErrClosed
+	}
+	return nil
+}
+
+func (c *Conn) release() { c.open.RUnlock() }
+
+// Close releases the namespace handle and the lasting socket once the calls
+// in flight have returned. A running Monitor does not hold it up; cancel its
+// context to stop it.
 func (c *Conn) Close() error {
+	c.open.Lock()
+	defer c.open.Unlock()
+	if c.closed {
+		return nil
+	}
+	c.closed = true
 	c.genMu.Lock()
 	if c.gen != nil {
 		c.gen.Close()
@@ -222,6 +249,10 @@ func (c *Conn) Sync(ctx context.Context, want *Ruleset) (Result, error) {
 	if err := ctx.Err(); err != nil {
 		return Result{}, err
 	}
+	if err := c.acquire(); err != nil {
+		return Result{}, err
+	}
+	defer c.release()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	gen, err := c.genID()
@@ -423,6 +454,10 @@ func (c *Conn) Delete(ctx context.Context, table string) (bool, error) {
 	if err := ctx.Err(); err != nil {
 		return false, err
 	}
+	if err := c.acquire(); err != nil {
+		return false, err
+	}
+	defer c.release()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.forget()
@@ -459,7 +494,11 @@ type RuleCounter struct {
 // Current reads masqd's table back. With large sets it takes seconds; use
 // Counters where only the rules are needed.
 func (c *Conn) Current(ctx context.Context, table, chain string) (*State, error) {
-	st, err := c.Counters(ctx, table, chain)
+	if err := c.acquire(); err != nil {
+		return nil, err
+	}
+	defer c.release()
+	st, err := c.counters(ctx, table, chain)
 	if err != nil || !st.Exists {
 		return st, err
 	}
@@ -486,6 +525,14 @@ func (c *Conn) Current(ctx context.Context, table, chain string) (*State, error)
 // socket of its own and is safe beside any other call (a metrics scrape
 // during a sync).
 func (c *Conn) Counters(ctx context.Context, table, chain string) (*State, error) {
+	if err := c.acquire(); err != nil {
+		return nil, err
+	}
+	defer c.release()
+	return c.counters(ctx, table, chain)
+}
+
+func (c *Conn) counters(ctx context.Context, table, chain string) (*State, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}

@@ -60,6 +60,10 @@ func (c *Conn) FindLegacy(ctx context.Context, extra ...string) ([]Legacy, error
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	if err := c.acquire(); err != nil {
+		return nil, err
+	}
+	defer c.release()
 	names := slices.Concat(LegacyChains, extra)
 	nc, err := c.newConn()
 	if err != nil {
@@ -134,6 +138,10 @@ func (c *Conn) CleanupLegacy(ctx context.Context, found []Legacy) error {
 	if len(found) == 0 {
 		return ctx.Err()
 	}
+	if err := c.acquire(); err != nil {
+		return err
+	}
+	defer c.release()
 	nc, err := c.newConn()
 	if err != nil {
 		return err
