@@ -59,6 +59,10 @@ type Conn struct {
 	// commit sends a queued batch: Flush, or a fault-injecting wrapper in
 	// tests.
 	commit func(*nftables.Conn) error
+	// seen, when set (by tests, before Monitor starts), is called from
+	// Monitor with each generation it has read up to: the current one once
+	// it listens, then every transaction's.
+	seen func(gen uint32)
 }
 
 // Open returns a Conn for the network namespace at nsPath (such as

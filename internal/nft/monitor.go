@@ -30,6 +30,7 @@ func (c *Conn) Monitor(ctx context.Context, table string, onChange func()) error
 	}
 	defer nl.Close()
 	defer c.monitoring.Store(false)
+	c.reportSeen()
 
 	stop := context.AfterFunc(ctx, func() { nl.Close() })
 	defer stop()
@@ -64,6 +65,7 @@ func (c *Conn) Monitor(ctx context.Context, table string, onChange func()) error
 					onChange()
 				}
 				c.seenGen.Store(id)
+				c.reportSeen()
 				touched = false
 			case unix.NFT_MSG_NEWTABLE, unix.NFT_MSG_DELTABLE,
 				unix.NFT_MSG_NEWCHAIN, unix.NFT_MSG_DELCHAIN,
@@ -109,6 +111,12 @@ func (c *Conn) listen() (*netlink.Conn, error) {
 	c.seenGen.Store(gen)
 	c.monitoring.Store(true)
 	return nl, nil
+}
+
+func (c *Conn) reportSeen() {
+	if c.seen != nil {
+		c.seen(c.seenGen.Load())
+	}
 }
 
 // touch records that the transaction with generation id gen changed the

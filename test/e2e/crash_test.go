@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/netip"
+	"os"
 	"os/exec"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -150,6 +152,22 @@ func onceKilled(t *testing.T, b *testbed.Bed, cfg string, delay time.Duration) b
 	return false
 }
 
+// crashSeed is the seed of TestCrashDuringSync's kill delays: MASQD_CRASH_SEED
+// when set, to replay a failure, the clock otherwise. It is logged either
+// way.
+func crashSeed(t *testing.T) uint64 {
+	t.Helper()
+	seed := uint64(time.Now().UnixNano())
+	if s := os.Getenv("MASQD_CRASH_SEED"); s != "" {
+		var err error
+		if seed, err = strconv.ParseUint(s, 10, 64); err != nil {
+			t.Fatalf("MASQD_CRASH_SEED=%q: want an unsigned decimal integer, as a previous run logged it", s)
+		}
+	}
+	t.Logf("kill delays drawn with seed %d (replay with MASQD_CRASH_SEED=%d)", seed, seed)
+	return seed
+}
+
 // TestCrashDuringSync kills `masqd --once` with SIGKILL at random moments
 // while it swaps one large set for another, and checks that the kernel then
 // holds exactly the old set or exactly the new one, with the whole chain,
@@ -196,7 +214,8 @@ func TestCrashDuringSync(t *testing.T) {
 	if out, err := b.Exec(ctx, b.NodeNS, "nft", "delete", "table", "inet", nft.DefaultTable); err != nil {
 		t.Fatalf("nft delete table: %v\n%s", err, out)
 	}
-	r := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 0))
+	seed := crashSeed(t)
+	r := rand.New(rand.NewPCG(seed, 0))
 	delay := time.Duration(r.Int64N(int64(create) * 6 / 5))
 	killed := onceKilled(t, b, cfgA.path, delay)
 	got, err := crashState(ctx, conn, rules, cfgA)
