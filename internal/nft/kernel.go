@@ -90,7 +90,7 @@ func read(c *nftables.Conn, want *Ruleset) (*observed, error) {
 			o.extra = append(o.extra, s.Name)
 			continue
 		}
-		if ws2 := setObj(t, *ws); s.KeyType.Name != ws2.KeyType.Name || !s.Interval || s.IsMap || s.HasTimeout || s.Constant {
+		if s.KeyType.Name != ws.Family.info().key.Name || !s.Interval || s.IsMap || s.HasTimeout || s.Constant {
 			o.schema = "set " + s.Name + " has the wrong type or flags"
 			continue
 		}
@@ -234,16 +234,10 @@ func parseElements(elems []nftables.SetElement) *observedSet {
 		}
 	}
 	if open != nil {
-		o.intervals = append(o.intervals, Interval{First: *open, Last: maxAddr(*open)})
+		// An interval running to the family's last address has no end.
+		o.intervals = append(o.intervals, Interval{First: *open, Last: addrFamily(*open).info().max})
 	}
 	return o
-}
-
-func maxAddr(a netip.Addr) netip.Addr {
-	if a.Is4() {
-		return netip.AddrFrom4([4]byte{255, 255, 255, 255})
-	}
-	return netip.AddrFrom16([16]byte{255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255})
 }
 
 // intervalDelta returns what to delete from have and add to it to get want.

@@ -21,7 +21,7 @@ var LegacyChains = []string{"IP-MASQ-AGENT", "IP-MASQ"}
 // nftables can see: a chain in an `ip nat` or `ip6 nat` table, and the
 // POSTROUTING rules that jump to it.
 type Legacy struct {
-	Family nftables.TableFamily
+	Family Family
 	Table  string
 	Chain  string
 	// Rules is the number of rules in the chain.
@@ -31,12 +31,7 @@ type Legacy struct {
 }
 
 // FamilyName is "ip" or "ip6".
-func (l Legacy) FamilyName() string {
-	if l.Family == nftables.TableFamilyIPv6 {
-		return "ip6"
-	}
-	return "ip"
-}
+func (l Legacy) FamilyName() string { return l.Family.info().payload }
 
 func (l Legacy) String() string {
 	return fmt.Sprintf("%s %s chain %s (%d rules, %d jumps from POSTROUTING)", l.FamilyName(), l.Table, l.Chain, l.Rules, len(l.Jumps))
@@ -45,10 +40,7 @@ func (l Legacy) String() string {
 // IptablesCommand is what an operator would run to remove the leftovers
 // with iptables instead of `masqd cleanup --legacy`.
 func (l Legacy) IptablesCommand() string {
-	bin := "iptables"
-	if l.Family == nftables.TableFamilyIPv6 {
-		bin = "ip6tables"
-	}
+	bin := l.Family.info().iptables
 	return fmt.Sprintf("%s -t nat -D POSTROUTING <the -j %s rule> && %s -t nat -F %s && %s -t nat -X %s", bin, l.Chain, bin, l.Chain, bin, l.Chain)
 }
 
@@ -70,7 +62,8 @@ func (c *Conn) FindLegacy(ctx context.Context, extra ...string) ([]Legacy, error
 		return nil, err
 	}
 	var found []Legacy
-	for _, fam := range []nftables.TableFamily{nftables.TableFamilyIPv4, nftables.TableFamilyIPv6} {
+	for _, f := range families {
+		fam := f.info().table
 		t, err := nc.ListTableOfFamily("nat", fam)
 		if errors.Is(err, unix.ENOENT) {
 			continue
@@ -102,7 +95,7 @@ func (c *Conn) FindLegacy(ctx context.Context, extra ...string) ([]Legacy, error
 			if err != nil {
 				return nil, fmt.Errorf("list rules of %s: %w", ch.Name, err)
 			}
-			l := Legacy{Family: fam, Table: t.Name, Chain: ch.Name, Rules: len(rules)}
+			l := Legacy{Family: f, Table: t.Name, Chain: ch.Name, Rules: len(rules)}
 			for _, r := range jumps {
 				if jumpsTo(r, ch.Name) {
 					l.Jumps = append(l.Jumps, r.Handle)
@@ -147,7 +140,7 @@ func (c *Conn) CleanupLegacy(ctx context.Context, found []Legacy) error {
 		return err
 	}
 	for _, l := range found {
-		t := &nftables.Table{Name: l.Table, Family: l.Family}
+		t := &nftables.Table{Name: l.Table, Family: l.Family.info().table}
 		for _, h := range l.Jumps {
 			if err := nc.DelRule(&nftables.Rule{Table: t, Chain: &nftables.Chain{Name: "POSTROUTING", Table: t}, Handle: h}); err != nil {
 				return fmt.Errorf("queue delete of the jump to %s: %w", l.Chain, err)

@@ -40,10 +40,7 @@ func (rs *Ruleset) Lookup(dst netip.Addr) Verdict {
 // are taken as hitting, which is the first of the equally likely outcomes.
 func (rs *Ruleset) Trace(p Packet) Verdict {
 	dst := p.Dst.Unmap()
-	fam := IPv6
-	if dst.Is4() {
-		fam = IPv4
-	}
+	fam := addrFamily(dst)
 	proto := p.L4Proto
 	if proto == 0 {
 		proto = ProtoTCP

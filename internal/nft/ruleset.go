@@ -85,26 +85,6 @@ func ParsePortRanges(s string) ([]PortRange, error) {
 	return out, nil
 }
 
-// Family is the address family a rule applies to.
-type Family uint8
-
-// Families. Any matches both.
-const (
-	Any Family = iota
-	IPv4
-	IPv6
-)
-
-func (f Family) String() string {
-	switch f {
-	case IPv4:
-		return "ipv4"
-	case IPv6:
-		return "ipv6"
-	}
-	return "any"
-}
-
 // Layer-4 protocol numbers used by --to-ports rules.
 const (
 	ProtoTCP uint8 = 6
@@ -172,72 +152,50 @@ func Build(cfg *config.Config, opts Options) *Ruleset {
 	if opts.Chain == "" {
 		opts.Chain = DefaultChain
 	}
-	rs := &Ruleset{
-		Table: opts.Table,
-		Chain: opts.Chain,
-		Sets: []Set{
-			{Name: SetV4, Family: IPv4, Comment: "masqd: nonMasqueradeCIDRs (IPv4)"},
-			{Name: SetV6, Family: IPv6, Comment: "masqd: nonMasqueradeCIDRs (IPv6)"},
-		},
-	}
+	rs := &Ruleset{Table: opts.Table, Chain: opts.Chain}
 	// With exceptions, the most specific prefix decides: masqd folds the
 	// link-local exemption into the sets too, so that an exception can
 	// reach inside it (169.254.169.254/32), and the kernel still does one
 	// lookup per packet. The sets keep their comments: the kernel does not
 	// change a set's comment in place.
 	exceptions := len(cfg.MasqueradeCIDRs) > 0
-	if exceptions {
-		rs.Sets[0].Intervals = exempt(spans(cfg, opts, IPv4))
-		rs.Sets[1].Intervals = exempt(spans(cfg, opts, IPv6))
-	} else {
-		v4, v6 := split(cfg.NonMasqueradeCIDRs)
-		rs.Sets[0].Intervals, rs.Sets[1].Intervals = Merge(v4), Merge(v6)
+	nomasq := byFamily(cfg.NonMasqueradeCIDRs)
+	for _, f := range families {
+		fi := f.info()
+		s := Set{Name: fi.nomasqSet, Family: f, Comment: "masqd: nonMasqueradeCIDRs (" + fi.label + ")"}
+		if exceptions {
+			s.Intervals = exempt(spans(cfg, opts, f))
+		} else {
+			s.Intervals = Merge(nomasq[f])
+		}
+		rs.Sets = append(rs.Sets, s)
 	}
 	ret := func(name string, m Match, comment string) {
 		rs.Rules = append(rs.Rules, Rule{Name: name, Match: m, Comment: comment})
 	}
 	ret("local", Match{Local: true}, "masqd: local destinations are not masqueraded")
 	if len(cfg.MasqueradeSourceCIDRs) > 0 {
-		src4, src6 := split(cfg.MasqueradeSourceCIDRs)
-		const comment = "masqd: only masqueradeSourceCIDRs are masqueraded"
-		rs.Sets = append(rs.Sets, Set{Name: SetSrcV4, Family: IPv4, Comment: "masqd: masqueradeSourceCIDRs (IPv4)", Intervals: Merge(src4)})
-		ret("other-sources", Match{Family: IPv4, SourceNotIn: SetSrcV4}, comment)
-		if opts.EnableIPv6 {
-			rs.Sets = append(rs.Sets, Set{Name: SetSrcV6, Family: IPv6, Comment: "masqd: masqueradeSourceCIDRs (IPv6)", Intervals: Merge(src6)})
-			ret("other-sources-ipv6", Match{Family: IPv6, SourceNotIn: SetSrcV6}, comment)
+		src := byFamily(cfg.MasqueradeSourceCIDRs)
+		for _, f := range families {
+			if fi := f.info(); fi.enabled(opts) {
+				rs.Sets = append(rs.Sets, Set{Name: fi.srcSet, Family: f, Comment: "masqd: masqueradeSourceCIDRs (" + fi.label + ")", Intervals: Merge(src[f])})
+				ret("other-sources"+fi.suffix, Match{Family: f, SourceNotIn: fi.srcSet}, "masqd: only masqueradeSourceCIDRs are masqueraded")
+			}
 		}
 	}
-	if !cfg.MasqLinkLocal && !exceptions {
-		ret("link-local", Match{Family: IPv4, Prefix: linkLocalV4}, "masqd: link-local is not masqueraded (masqLinkLocal: false)")
-	}
-	ret("non-masquerade", Match{Family: IPv4, Set: SetV4}, "masqd: nonMasqueradeCIDRs are not masqueraded")
-	if opts.EnableIPv6 {
-		if !cfg.MasqLinkLocalIPv6 && !exceptions {
-			ret("link-local-ipv6", Match{Family: IPv6, Prefix: linkLocalV6}, "masqd: link-local is not masqueraded (masqLinkLocalIPv6: false)")
+	for _, f := range families {
+		fi := f.info()
+		if !fi.enabled(opts) {
+			ret(fi.name+"-disabled", Match{Family: f}, "masqd: "+fi.label+" is not masqueraded ("+fi.enableFlag+"=false)")
+			continue
 		}
-		ret("non-masquerade-ipv6", Match{Family: IPv6, Set: SetV6}, "masqd: nonMasqueradeCIDRs are not masqueraded")
-	} else {
-		ret("ipv6-disabled", Match{Family: IPv6}, "masqd: IPv6 is not masqueraded (--enable-ipv6=false)")
+		if !fi.masqLinkLocal(cfg) && !exceptions {
+			ret("link-local"+fi.suffix, Match{Family: f, Prefix: fi.linkLocal}, "masqd: link-local is not masqueraded ("+fi.linkLocalKey+": false)")
+		}
+		ret("non-masquerade"+fi.suffix, Match{Family: f, Set: fi.nomasqSet}, "masqd: nonMasqueradeCIDRs are not masqueraded")
 	}
 	rs.Rules = append(rs.Rules, masqueradeRules(opts)...)
 	return rs
-}
-
-var (
-	linkLocalV4 = netip.MustParsePrefix("169.254.0.0/16")
-	linkLocalV6 = netip.MustParsePrefix("fe80::/10")
-)
-
-// split separates IPv4 prefixes from IPv6 ones.
-func split(ps []netip.Prefix) (v4, v6 []netip.Prefix) {
-	for _, p := range ps {
-		if p.Addr().Is4() {
-			v4 = append(v4, p)
-		} else {
-			v6 = append(v6, p)
-		}
-	}
-	return v4, v6
 }
 
 // masqueradeRules returns the chain's tail. With several --to-ports ranges,
@@ -269,16 +227,19 @@ func masqueradeRules(opts Options) []Rule {
 	}
 	// --snat-address: a family with a chosen address is translated to it;
 	// masquerade covers the rest, if anything is left for it.
-	left := true
-	if opts.SNATv4.IsValid() {
-		rules = append(rules, Rule{Name: "snat", Match: Match{Family: IPv4}, Masquerade: true, SNAT: opts.SNATv4,
-			FullyRandom: opts.RandomFully, Comment: "masqd: outbound IPv4 is translated to --snat-address"})
-		left = opts.EnableIPv6 && !opts.SNATv6.IsValid()
-	}
-	if opts.EnableIPv6 && opts.SNATv6.IsValid() {
-		rules = append(rules, Rule{Name: "snat-ipv6", Match: Match{Family: IPv6}, Masquerade: true, SNAT: opts.SNATv6,
-			FullyRandom: opts.RandomFully, Comment: "masqd: outbound IPv6 is translated to --snat-address-ipv6"})
-		left = !opts.SNATv4.IsValid()
+	left := false
+	for _, f := range families {
+		fi := f.info()
+		if !fi.enabled(opts) {
+			continue
+		}
+		a := fi.snat(opts)
+		if !a.IsValid() {
+			left = true
+			continue
+		}
+		rules = append(rules, Rule{Name: "snat" + fi.suffix, Match: Match{Family: f}, Masquerade: true, SNAT: a,
+			FullyRandom: opts.RandomFully, Comment: "masqd: outbound " + fi.label + " is translated to " + fi.snatFlag})
 	}
 	if !left {
 		return rules
