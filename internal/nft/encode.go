@@ -72,16 +72,6 @@ func ruleExprs(r Rule, setIDs map[string]uint32) []expr.Any {
 	case m.SourceNotIn != "":
 		e = append(e, m.Family.info().loadSaddr(), &expr.Lookup{SourceRegister: 1, SetName: m.SourceNotIn, SetID: setIDs[m.SourceNotIn], Invert: true})
 	}
-	if m.L4Proto != 0 {
-		e = append(e,
-			&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: 1},
-			&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{m.L4Proto}})
-	}
-	if m.Modulus > 1 {
-		e = append(e,
-			&expr.Numgen{Register: 1, Modulus: m.Modulus, Type: unix.NFT_NG_RANDOM},
-			&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: make([]byte, 4)})
-	}
 	e = append(e, &expr.Counter{})
 	switch {
 	case !r.Masquerade:
@@ -90,16 +80,6 @@ func ruleExprs(r Rule, setIDs map[string]uint32) []expr.Any {
 		e = append(e,
 			&expr.Immediate{Register: 1, Data: r.SNAT.AsSlice()},
 			&expr.NAT{Type: expr.NATTypeSourceNAT, Family: uint32(addrFamily(r.SNAT).info().nfproto), RegAddrMin: 1, FullyRandom: r.FullyRandom})
-	case r.Ports.Min == r.Ports.Max && r.Ports.Min != 0:
-		// A single port is a range without a maximum, as nft encodes it.
-		e = append(e,
-			&expr.Immediate{Register: 1, Data: binary.BigEndian.AppendUint16(nil, r.Ports.Min)},
-			&expr.Masq{ToPorts: true, RegProtoMin: 1})
-	case r.Ports != (PortRange{}):
-		e = append(e,
-			&expr.Immediate{Register: 1, Data: binary.BigEndian.AppendUint16(nil, r.Ports.Min)},
-			&expr.Immediate{Register: 2, Data: binary.BigEndian.AppendUint16(nil, r.Ports.Max)},
-			&expr.Masq{ToPorts: true, RegProtoMin: 1, RegProtoMax: 2})
 	default:
 		e = append(e, &expr.Masq{FullyRandom: r.FullyRandom})
 	}

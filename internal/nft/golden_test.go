@@ -52,10 +52,6 @@ var goldenCases = []struct {
 	{"ipv6-masq-link-local", config.Config{NonMasqueradeCIDRs: prefixes("10.0.0.0/8", "fd00::/8"), MasqLinkLocalIPv6: true},
 		withOpts(func(o *Options) { o.EnableIPv6 = true })},
 	{"not-random-fully", config.Config{NonMasqueradeCIDRs: rfc1918}, withOpts(func(o *Options) { o.RandomFully = false })},
-	{"to-ports", config.Config{NonMasqueradeCIDRs: rfc1918}, withOpts(func(o *Options) { o.ToPorts = []PortRange{{32768, 65535}} })},
-	{"to-ports-multi", config.Config{NonMasqueradeCIDRs: rfc1918}, withOpts(func(o *Options) {
-		o.ToPorts = []PortRange{{1024, 29999}, {32768, 65535}, {40000, 40000}}
-	})},
 	{"names", config.Config{NonMasqueradeCIDRs: rfc1918}, withOpts(func(o *Options) { o.Table, o.Chain = "egress", "IP-MASQ-AGENT" })},
 	// masqd's own settings, beyond ip-masq-agent's.
 	{"exceptions", config.Config{

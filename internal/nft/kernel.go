@@ -171,18 +171,6 @@ func normalize(exprs []expr.Any) []expr.Any {
 			l := *e
 			l.SetID = 0
 			out[i] = &l
-		case *expr.Masq:
-			m := *e
-			if m.ToPorts {
-				// The kernel reports the flags it derived from the registers.
-				m.Random, m.FullyRandom, m.Persistent = false, false, false
-				// A single port is sent without a maximum; the kernel
-				// reports the minimum's register for both.
-				if m.RegProtoMax == m.RegProtoMin {
-					m.RegProtoMax = 0
-				}
-			}
-			out[i] = &m
 		case *expr.NAT:
 			n := *e
 			// An address without a maximum is read back with the

@@ -10,8 +10,6 @@ type Packet struct {
 	Src netip.Addr
 	// Local says that Dst is an address of the node itself.
 	Local bool
-	// L4Proto is the transport protocol; zero is treated as TCP.
-	L4Proto uint8
 }
 
 // Verdict is the tracer's answer for a packet.
@@ -24,8 +22,6 @@ type Verdict struct {
 	Comment string
 	// Interval is the set element that matched, for set rules.
 	Interval Interval
-	// Ports is the source port range of a masquerade with --to-ports.
-	Ports PortRange
 	// SNAT is the address of a source NAT with --snat-address.
 	SNAT netip.Addr
 }
@@ -41,10 +37,6 @@ func (rs *Ruleset) Lookup(dst netip.Addr) Verdict {
 func (rs *Ruleset) Trace(p Packet) Verdict {
 	dst := p.Dst.Unmap()
 	fam := addrFamily(dst)
-	proto := p.L4Proto
-	if proto == 0 {
-		proto = ProtoTCP
-	}
 	for i, r := range rs.Rules {
 		m := r.Match
 		if m.Family != Any && m.Family != fam {
@@ -76,10 +68,7 @@ func (rs *Ruleset) Trace(p Packet) Verdict {
 				continue
 			}
 		}
-		if m.L4Proto != 0 && m.L4Proto != proto {
-			continue
-		}
-		return Verdict{Masquerade: r.Masquerade, Rule: i, Comment: r.Comment, Interval: iv, Ports: r.Ports, SNAT: r.SNAT}
+		return Verdict{Masquerade: r.Masquerade, Rule: i, Comment: r.Comment, Interval: iv, SNAT: r.SNAT}
 	}
 	return Verdict{Rule: -1}
 }

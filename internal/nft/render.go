@@ -53,12 +53,6 @@ func (r Rule) String() string {
 	case m.Family != Any:
 		parts = append(parts, "meta nfproto "+m.Family.String())
 	}
-	if m.L4Proto != 0 {
-		parts = append(parts, "meta l4proto "+protoName(m.L4Proto))
-	}
-	if m.Modulus > 1 {
-		parts = append(parts, fmt.Sprintf("numgen random mod %d 0", m.Modulus))
-	}
 	parts = append(parts, "counter")
 	switch {
 	case r.SNAT.IsValid():
@@ -68,9 +62,6 @@ func (r Rule) String() string {
 		}
 	case r.Masquerade:
 		parts = append(parts, "masquerade")
-		if r.Ports != (PortRange{}) {
-			parts = append(parts, "to :"+r.Ports.String())
-		}
 		if r.FullyRandom {
 			parts = append(parts, "fully-random")
 		}

@@ -1,10 +1,7 @@
 package nft
 
 import (
-	"fmt"
 	"net/netip"
-	"strconv"
-	"strings"
 
 	"github.com/masqd/masqd/internal/config"
 )
@@ -38,9 +35,6 @@ type Options struct {
 	EnableIPv6 bool
 	// RandomFully asks for fully random source ports (--random-fully).
 	RandomFully bool
-	// ToPorts restricts the source ports of masqueraded TCP and UDP
-	// connections; several ranges are used with equal probability (--to-ports).
-	ToPorts []PortRange
 	// SNATv4 and SNATv6, when valid, are the source addresses that
 	// outbound traffic of their family is translated to instead of the
 	// outgoing interface's address (--snat-address, --snat-address-ipv6).
@@ -51,45 +45,6 @@ type Options struct {
 func DefaultOptions() Options {
 	return Options{Table: DefaultTable, Chain: DefaultChain, RandomFully: true}
 }
-
-// PortRange is an inclusive range of ports.
-type PortRange struct {
-	Min, Max uint16
-}
-
-func (r PortRange) String() string {
-	if r.Min == r.Max {
-		return strconv.Itoa(int(r.Min))
-	}
-	return fmt.Sprintf("%d-%d", r.Min, r.Max)
-}
-
-// ParsePortRanges parses --to-ports: "1024-29999,32768-65535" or "5000".
-func ParsePortRanges(s string) ([]PortRange, error) {
-	if strings.TrimSpace(s) == "" {
-		return nil, nil
-	}
-	var out []PortRange
-	for _, part := range strings.Split(s, ",") {
-		lo, hi, isRange := strings.Cut(strings.TrimSpace(part), "-")
-		if !isRange {
-			hi = lo
-		}
-		min, err1 := strconv.ParseUint(lo, 10, 16)
-		max, err2 := strconv.ParseUint(hi, 10, 16)
-		if err1 != nil || err2 != nil || min == 0 || min > max {
-			return nil, fmt.Errorf("port range %q: want PORT or MIN-MAX with 1 <= MIN <= MAX <= 65535", part)
-		}
-		out = append(out, PortRange{Min: uint16(min), Max: uint16(max)})
-	}
-	return out, nil
-}
-
-// Layer-4 protocol numbers used by --to-ports rules.
-const (
-	ProtoTCP uint8 = 6
-	ProtoUDP uint8 = 17
-)
 
 // Match is what a rule tests. Every set field must match; the zero Match
 // matches every packet.
@@ -104,26 +59,19 @@ type Match struct {
 	Set string
 	// SourceNotIn matches sources outside one of the ruleset's sets.
 	SourceNotIn string
-	// L4Proto matches a transport protocol (meta l4proto).
-	L4Proto uint8
-	// Modulus, when above 1, matches one packet in Modulus at random
-	// (numgen random mod Modulus 0).
-	Modulus uint32
 }
 
 // Rule is one rule of masqd's chain: when Match holds, the packet is either
 // masqueraded or returned (left alone).
 type Rule struct {
 	// Name identifies the rule in metrics: local, link-local,
-	// non-masquerade, ipv6-disabled, masquerade, masquerade-tcp-1, ...
+	// non-masquerade, ipv6-disabled, snat, masquerade, ...
 	// It is not sent to the kernel.
 	Name       string
 	Match      Match
 	Masquerade bool
 	// SNAT, when valid, makes the masquerade a source NAT to this address.
-	SNAT netip.Addr
-	// Ports is the source port range of a masquerade; zero means any.
-	Ports       PortRange
+	SNAT        netip.Addr
 	FullyRandom bool
 	Comment     string
 }
@@ -198,33 +146,10 @@ func Build(cfg *config.Config, opts Options) *Ruleset {
 	return rs
 }
 
-// masqueradeRules returns the chain's tail. With several --to-ports ranges,
-// rule i of n matches with probability 1/(n-i), so each range gets an equal
-// share, as ip-masq-agent's statistic matches do. Protocols without ports
-// (ICMP) fall through to a plain masquerade.
-//
-// Port-range rules carry no fully-random flag: google/nftables v0.3.0 drops
-// the masquerade flags whenever it encodes a port range, so asking for both
-// would leave the kernel different from this value. The kernel still picks
-// ports inside the range.
+// masqueradeRules returns the chain's tail: a source NAT for each family
+// given an address, then a masquerade for the rest.
 func masqueradeRules(opts Options) []Rule {
 	var rules []Rule
-	n := len(opts.ToPorts)
-	for _, proto := range []uint8{ProtoTCP, ProtoUDP} {
-		for i, pr := range opts.ToPorts {
-			m := Match{L4Proto: proto}
-			if n-i > 1 {
-				m.Modulus = uint32(n - i)
-			}
-			rules = append(rules, Rule{
-				Name:       fmt.Sprintf("masquerade-%s-%d", protoName(proto), i+1),
-				Match:      m,
-				Masquerade: true,
-				Ports:      pr,
-				Comment:    fmt.Sprintf("masqd: outbound %s is masqueraded to ports %s (%d of %d)", protoName(proto), pr, i+1, n),
-			})
-		}
-	}
 	// --snat-address: a family with a chosen address is translated to it;
 	// masquerade covers the rest, if anything is left for it.
 	left := false
@@ -250,16 +175,6 @@ func masqueradeRules(opts Options) []Rule {
 		FullyRandom: opts.RandomFully,
 		Comment:     "masqd: outbound traffic is masqueraded",
 	})
-}
-
-func protoName(p uint8) string {
-	switch p {
-	case ProtoTCP:
-		return "tcp"
-	case ProtoUDP:
-		return "udp"
-	}
-	return strconv.Itoa(int(p))
 }
 
 // Set returns the set with the given name, or nil.
