@@ -57,6 +57,8 @@ func TestRender(t *testing.T) {
 	custom := writeConfig(t, "nonMasqueradeCIDRs: [10.0.0.0/8, 10.1.0.0/16, 192.0.2.0/24]\nmasqLinkLocal: true\n")
 	dual := writeConfig(t, "nonMasqueradeCIDRs: [10.0.0.0/8, fd00::/8]\n")
 	missing := missingConfig(t)
+	// ip-masq-agent's defaults, which masqd keeps.
+	defaults := nft.Options{Table: "masqd", Chain: "postrouting", RandomFully: true}
 	for _, tc := range []struct {
 		name  string
 		args  []string
@@ -64,13 +66,13 @@ func TestRender(t *testing.T) {
 		copts config.Options
 		opts  nft.Options
 	}{
-		{"defaults", nil, missing, config.Options{}, nft.DefaultOptions()},
-		{"custom file", nil, custom, config.Options{}, nft.DefaultOptions()},
+		{"defaults", nil, missing, config.Options{}, defaults},
+		{"custom file", nil, custom, config.Options{}, defaults},
 		{"chain and ports", []string{"--masq-chain=IP-MASQ-AGENT", "--random-fully=false"}, custom, config.Options{},
 			nft.Options{Table: "masqd", Chain: "IP-MASQ-AGENT"}},
 		{"dual stack in another table", []string{"--enable-ipv6", "--table", "egress"}, dual, config.Options{EnableIPv6: true},
 			nft.Options{Table: "egress", Chain: "postrouting", EnableIPv6: true, RandomFully: true}},
-		{"all reserved ranges", []string{"--nomasq-all-reserved-ranges"}, missing, config.Options{NoMasqAllReservedRanges: true}, nft.DefaultOptions()},
+		{"all reserved ranges", []string{"--nomasq-all-reserved-ranges"}, missing, config.Options{NoMasqAllReservedRanges: true}, defaults},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			code, out, errs := runArgs(t, append([]string{"render", "--config", tc.path}, tc.args...)...)

@@ -479,11 +479,9 @@ func (c *Conn) Delete(ctx context.Context, table string) (bool, error) {
 	return true, nil
 }
 
-// State is what the kernel holds in masqd's table.
+// State is what the kernel holds in masqd's chain.
 type State struct {
 	Exists bool
-	// Sets maps set names to their intervals.
-	Sets map[string][]Interval
 	// Rules are the chain's rules in order, with their counters.
 	Rules []RuleCounter
 }
@@ -495,36 +493,6 @@ type RuleCounter struct {
 	Packets, Bytes uint64
 }
 
-// Current reads masqd's table back. With large sets it takes seconds; use
-// Counters where only the rules are needed.
-func (c *Conn) Current(ctx context.Context, table, chain string) (*State, error) {
-	if err := c.acquire(); err != nil {
-		return nil, err
-	}
-	defer c.release()
-	st, err := c.counters(ctx, table, chain)
-	if err != nil || !st.Exists {
-		return st, err
-	}
-	nc, err := c.newConn()
-	if err != nil {
-		return nil, err
-	}
-	sets, err := nc.GetSets(tableObj(table))
-	if err != nil {
-		return nil, fmt.Errorf("list sets: %w", err)
-	}
-	st.Sets = map[string][]Interval{}
-	for _, s := range sets {
-		elems, err := nc.GetSetElements(s)
-		if err != nil {
-			return nil, fmt.Errorf("list elements of set %s: %w", s.Name, err)
-		}
-		st.Sets[s.Name] = parseElements(elems).intervals
-	}
-	return st, nil
-}
-
 // Counters reads the rules of masqd's chain and their counters. It uses a
 // socket of its own and is safe beside any other call (a metrics scrape
 // during a sync).
@@ -533,10 +501,6 @@ func (c *Conn) Counters(ctx context.Context, table, chain string) (*State, error
 		return nil, err
 	}
 	defer c.release()
-	return c.counters(ctx, table, chain)
-}
-
-func (c *Conn) counters(ctx context.Context, table, chain string) (*State, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}

@@ -44,7 +44,7 @@ func TestRenderAcceptedByNft(t *testing.T) {
 	ns, _ := netns(t)
 	r := rand.New(rand.NewPCG(20261125, 1))
 	for i := range 50 {
-		opts := DefaultOptions()
+		opts := ipMasqAgentDefaults()
 		opts.EnableIPv6 = i%2 == 0
 		opts.RandomFully = i%4 < 2
 		if i%7 == 0 {

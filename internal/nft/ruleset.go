@@ -41,11 +41,6 @@ type Options struct {
 	SNATv4, SNATv6 netip.Addr
 }
 
-// DefaultOptions returns ip-masq-agent's defaults.
-func DefaultOptions() Options {
-	return Options{Table: DefaultTable, Chain: DefaultChain, RandomFully: true}
-}
-
 // Match is what a rule tests. Every set field must match; the zero Match
 // matches every packet.
 type Match struct {
