@@ -9,7 +9,7 @@ all: build
 build: ## bin/masqd
 	hack/build.sh
 
-test: ## unit, kernel and end-to-end tests (kernel tests need root; they skip visibly otherwise)
+test: ## every test of the root, bench/ and deploy/ modules under -race (kernel tests need root; they skip visibly otherwise)
 	hack/test.sh
 
 unit: ## pure tests only: no namespaces, no root
@@ -21,7 +21,7 @@ e2e: build ## end-to-end tests against bin/masqd in throw-away namespaces
 demo: build ## masqd on its default config in throw-away namespaces, with real traffic
 	hack/demo.sh
 
-verify: ## gofmt, go vet, staticcheck (pinned)
+verify: ## gofmt, go vet, staticcheck (pinned), over all three modules
 	hack/verify.sh
 
 fuzz: ## run every fuzz target for FUZZTIME (default 30s each)

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# gofmt, go vet and the pinned linters.
+# gofmt, go vet and the pinned linters, over the three modules (root, bench/,
+# deploy/).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 STATICCHECK_VERSION=v0.8.2 # honnef.co/go/tools 2025.x
@@ -8,10 +9,12 @@ if [[ -n $unformatted ]]; then
 	echo "gofmt would change:" $unformatted >&2
 	exit 1
 fi
-go vet ./...
 bin=$(go env GOPATH)/bin/staticcheck
 if ! "$bin" -version 2>/dev/null | grep -q "${STATICCHECK_VERSION#v}"; then
 	GOFLAGS= go install "honnef.co/go/tools/cmd/staticcheck@${STATICCHECK_VERSION}"
 fi
-"$bin" ./...
+for mod in . bench deploy; do
+	echo "== vet and staticcheck: module $mod"
+	(cd "$mod" && go vet ./... && "$bin" ./...)
+done
 echo "verify: ok"

@@ -113,7 +113,7 @@ func TestPrintDiff(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	opts := nft.DefaultOptions()
+	opts := nft.Options{Table: nft.DefaultTable, Chain: nft.DefaultChain, RandomFully: true}
 	rs := nft.Build(cfg, opts)
 	iv := func(s string) nft.Interval { return nft.IntervalOf(netip.MustParsePrefix(s)) }
 	from := func(set string, iv nft.Interval) string { return provenance(cfg, opts, set, iv) }

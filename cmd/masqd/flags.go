@@ -181,21 +181,19 @@ func (s *settings) configOptions() config.Options {
 	return config.Options{EnableIPv6: s.enableIPv6, NoMasqAllReservedRanges: s.allReserved, Strict: s.strict}
 }
 
-// errToPortsRefused explains why --to-ports is refused.
-var errToPortsRefused = errors.New("--to-ports is not supported yet: google/nftables v0.3.0 drops the " +
-	"masquerade flags whenever it encodes a port range, so the kernel would ignore the range; " +
-	"remove the flag (masqd then masquerades with fully random ports)")
+// errToPortsRefused explains why --to-ports, which ip-masq-agent had and
+// masqd accepts as a flag, is refused whatever its value.
+var errToPortsRefused = errors.New("--to-ports is not supported yet: google/nftables v0.3.0, the newest " +
+	"release, drops the masquerade flags whenever it encodes a port range, so the kernel would not " +
+	"restrict source ports to the range (an end-to-end test saw ports outside it); remove the flag " +
+	"(masqd then masquerades with the kernel's port choice, fully random with --random-fully)")
 
 func (s *settings) rulesetOptions() (nft.Options, error) {
-	ports, err := nft.ParsePortRanges(s.toPorts)
-	if err != nil {
-		return nft.Options{}, fmt.Errorf("--to-ports: %w", err)
-	}
-	if len(ports) > 0 {
-		// The end-to-end test saw the kernel ignore the range.
+	if s.toPorts != "" {
 		return nft.Options{}, errToPortsRefused
 	}
 	o := nft.Options{Table: s.table, Chain: s.masqChain, EnableIPv6: s.enableIPv6, RandomFully: s.randomFully}
+	var err error
 	if o.SNATv4, err = parseSNAT("--snat-address", s.snatV4, true); err != nil {
 		return nft.Options{}, err
 	}

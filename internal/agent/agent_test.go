@@ -124,7 +124,7 @@ func newHarnessAt(t *testing.T, path string) *harness {
 		t.Fatal(err)
 	}
 	h.a = New(h.k, Options{
-		ConfigPath: h.path, Ruleset: nft.DefaultOptions(), Clock: h.clock, Log: zap.New(core), Metrics: m,
+		ConfigPath: h.path, Ruleset: nft.Options{Table: nft.DefaultTable, Chain: nft.DefaultChain, RandomFully: true}, Clock: h.clock, Log: zap.New(core), Metrics: m,
 		BackoffMin: 100 * time.Millisecond, BackoffMax: 400 * time.Millisecond,
 	})
 	h.a.afterPass = func() { h.passes <- struct{}{} }

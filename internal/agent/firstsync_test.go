@@ -21,10 +21,10 @@ import (
 // nothing stay at debug.
 func TestFirstSyncInSyncLogged(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "ip-masq-agent") // missing: the defaults
-	k := &fakeKernel{table: nft.Build(config.Default(config.Options{}), nft.DefaultOptions())}
+	k := &fakeKernel{table: nft.Build(config.Default(config.Options{}), nft.Options{Table: nft.DefaultTable, Chain: nft.DefaultChain, RandomFully: true})}
 	core, logs := observer.New(zap.InfoLevel)
 	passes := make(chan struct{}, 10)
-	a := New(k, Options{ConfigPath: path, Ruleset: nft.DefaultOptions(), Clock: watchtest.NewFakeClock(time.Unix(1_700_000_000, 0)),
+	a := New(k, Options{ConfigPath: path, Ruleset: nft.Options{Table: nft.DefaultTable, Chain: nft.DefaultChain, RandomFully: true}, Clock: watchtest.NewFakeClock(time.Unix(1_700_000_000, 0)),
 		Log: zap.New(core), Metrics: NewMetrics()})
 	a.afterPass = func() { passes <- struct{}{} }
 	ctx, cancel := context.WithCancel(context.Background())

@@ -23,11 +23,25 @@ const socketBuffer = 32 << 20
 
 // Conn applies rulesets to the kernel of one network namespace. It remembers
 // what it last committed and the ruleset generation id that commit made, so a
-// sync finding the generation unchanged needs no dump. A Conn is not safe for
-// concurrent use: google/nftables allocates set IDs without a lock.
+// sync finding the generation unchanged needs no dump.
+//
+// Concurrency: every method may be called from any goroutine at the same
+// time as any other. Sync, Delete and Forget share the memory of the last
+// commit and take turns on one mutex; Counters, FindLegacy and CleanupLegacy
+// dial sockets of their own per call and share nothing; Monitor runs beside
+// them and publishes what it read through atomics. Close waits for the calls
+// in flight; calls after it fail with ErrClosed. No call touches
+// google/nftables' package-global set-ID counter (see addSet).
 type Conn struct {
 	ns *os.File // nil: the caller's namespace; kept open for the dials.
+	// open guards ns: a call holds it shared while it dials into the
+	// namespace, Close exclusively, so a closed (or reused) descriptor is
+	// never handed to setns.
+	open   sync.RWMutex
+	closed bool
 
+	// mu serialises the users of last and lastGen: Sync, Delete, Forget.
+	mu      sync.Mutex
 	last    *Ruleset // what the kernel holds, if lastGen is still current
 	lastGen uint32
 
@@ -45,6 +59,10 @@ type Conn struct {
 	// commit sends a queued batch: Flush, or a fault-injecting wrapper in
 	// tests.
 	commit func(*nftables.Conn) error
+	// seen, when set (by tests, before Monitor starts), is called from
+	// Monitor with each generation it has read up to: the current one once
+	// it listens, then every transaction's.
+	seen func(gen uint32)
 }
 
 // Open returns a Conn for the network namespace at nsPath (such as
@@ -65,8 +83,31 @@ func Open(nsPath string) (*Conn, error) {
 	return c, nil
 }
 
-// Close releases the namespace handle and the lasting socket.
+// ErrClosed is returned by calls on a closed Conn.
+var ErrClosed = errors.New("nft: connection closed")
+
+// acquire holds the Conn open for one call; the call ends with release.
+func (c *Conn) acquire() error {
+	c.open.RLock()
+	if c.closed {
+		c.open.RUnlock()
+		return ErrClosed
+	}
+	return nil
+}
+
+func (c *Conn) release() { c.open.RUnlock() }
+
+// Close releases the namespace handle and the lasting socket once the calls
+// in flight have returned. A running Monitor does not hold it up; cancel its
+// context to stop it.
 func (c *Conn) Close() error {
+	c.open.Lock()
+	defer c.open.Unlock()
+	if c.closed {
+		return nil
+	}
+	c.closed = true
 	c.genMu.Lock()
 	if c.gen != nil {
 		c.gen.Close()
@@ -80,8 +121,15 @@ func (c *Conn) Close() error {
 }
 
 // Forget drops what the Conn believes the kernel holds, so that the next
-// Sync reads the table back.
+// Sync reads the table back. It waits for a Sync in progress.
 func (c *Conn) Forget() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.forget()
+}
+
+// forget is Forget for a caller holding mu.
+func (c *Conn) forget() {
 	c.last, c.lastGen = nil, 0
 }
 
@@ -108,7 +156,8 @@ func (c *Conn) newConn() (*nftables.Conn, error) {
 }
 
 // genID returns the ruleset generation id, which every nftables commit in
-// the namespace increments. google/nftables has no call for it.
+// the namespace increments. google/nftables has no call for it. Safe for
+// concurrent use: the lasting socket is used under genMu.
 func (c *Conn) genID() (uint32, error) {
 	c.genMu.Lock()
 	defer c.genMu.Unlock()
@@ -199,10 +248,17 @@ func (r Result) Changed() bool { return r.Op != OpNone }
 
 // Sync makes the kernel's table equal to want in one netlink batch. It never
 // deletes the table first: packets see the old ruleset or the new one.
+// Concurrent Syncs (and Delete, Forget) take turns.
 func (c *Conn) Sync(ctx context.Context, want *Ruleset) (Result, error) {
 	if err := ctx.Err(); err != nil {
 		return Result{}, err
 	}
+	if err := c.acquire(); err != nil {
+		return Result{}, err
+	}
+	defer c.release()
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	gen, err := c.genID()
 	if err != nil {
 		return Result{}, err
@@ -243,12 +299,12 @@ func (c *Conn) Sync(ctx context.Context, want *Ruleset) (Result, error) {
 	if err := c.commit(nc); err != nil {
 		// The batch may or may not have been committed (an ENOBUFS can
 		// follow a commit): read the table back next time.
-		c.Forget()
+		c.forget()
 		return res, fmt.Errorf("commit %s of table %s: %w", res.Op, want.Table, err)
 	}
 	after, err := c.genID()
 	if err != nil {
-		c.Forget()
+		c.forget()
 		return res, nil
 	}
 	res.Generation = after
@@ -256,14 +312,15 @@ func (c *Conn) Sync(ctx context.Context, want *Ruleset) (Result, error) {
 		c.last, c.lastGen = want, after
 	} else {
 		// Someone else committed too; trust nothing cached.
-		c.Forget()
+		c.forget()
 	}
 	return res, nil
 }
 
 // cacheValid reports whether the kernel still holds c.last: nothing has
 // committed since masqd's own last commit, or the monitor has read every
-// transaction up to gen and none after that commit touched the table.
+// transaction up to gen and none after that commit touched the table. The
+// caller holds mu.
 func (c *Conn) cacheValid(gen uint32, want *Ruleset) bool {
 	if c.last == nil || c.last.Table != want.Table {
 		return false
@@ -358,10 +415,17 @@ func create(nc *nftables.Conn, t *nftables.Table, want *Ruleset, res *Result) er
 	return nil
 }
 
-// addSet queues set s with its elements, records the ID AddSet gave it in
-// ids for the rules of the same batch, and reports it in res.
+// addSet queues set s with its elements, records its ID in ids for the rules
+// of the same batch, and reports it in res.
+//
+// The ID is numbered here, per batch (1, 2, ...): the kernel only needs it
+// unique within one transaction, and google/nftables v0.3.0's AddSet numbers
+// a set whose ID is zero from an unlocked package global (allocSetID), which
+// two goroutines building batches would race on. With a non-zero ID the
+// library never reads or writes that global.
 func addSet(nc *nftables.Conn, t *nftables.Table, s Set, ids map[string]uint32, res *Result) error {
 	so := setObj(t, s)
+	so.ID = uint32(len(ids)) + 1
 	if err := nc.AddSet(so, nil); err != nil {
 		return fmt.Errorf("queue set %s: %w", s.Name, err)
 	}
@@ -388,12 +452,19 @@ func addRules(nc *nftables.Conn, t *nftables.Table, ch *nftables.Chain, want *Ru
 	}
 }
 
-// Delete removes masqd's table. It reports whether there was one.
+// Delete removes masqd's table. It reports whether there was one. It takes
+// turns with Sync.
 func (c *Conn) Delete(ctx context.Context, table string) (bool, error) {
 	if err := ctx.Err(); err != nil {
 		return false, err
 	}
-	c.Forget()
+	if err := c.acquire(); err != nil {
+		return false, err
+	}
+	defer c.release()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.forget()
 	nc, err := c.newConn()
 	if err != nil {
 		return false, err
@@ -408,11 +479,9 @@ func (c *Conn) Delete(ctx context.Context, table string) (bool, error) {
 	return true, nil
 }
 
-// State is what the kernel holds in masqd's table.
+// State is what the kernel holds in masqd's chain.
 type State struct {
 	Exists bool
-	// Sets maps set names to their intervals.
-	Sets map[string][]Interval
 	// Rules are the chain's rules in order, with their counters.
 	Rules []RuleCounter
 }
@@ -424,34 +493,14 @@ type RuleCounter struct {
 	Packets, Bytes uint64
 }
 
-// Current reads masqd's table back. With large sets it takes seconds; use
-// Counters where only the rules are needed.
-func (c *Conn) Current(ctx context.Context, table, chain string) (*State, error) {
-	st, err := c.Counters(ctx, table, chain)
-	if err != nil || !st.Exists {
-		return st, err
-	}
-	nc, err := c.newConn()
-	if err != nil {
+// Counters reads the rules of masqd's chain and their counters. It uses a
+// socket of its own and is safe beside any other call (a metrics scrape
+// during a sync).
+func (c *Conn) Counters(ctx context.Context, table, chain string) (*State, error) {
+	if err := c.acquire(); err != nil {
 		return nil, err
 	}
-	sets, err := nc.GetSets(tableObj(table))
-	if err != nil {
-		return nil, fmt.Errorf("list sets: %w", err)
-	}
-	st.Sets = map[string][]Interval{}
-	for _, s := range sets {
-		elems, err := nc.GetSetElements(s)
-		if err != nil {
-			return nil, fmt.Errorf("list elements of set %s: %w", s.Name, err)
-		}
-		st.Sets[s.Name] = parseElements(elems).intervals
-	}
-	return st, nil
-}
-
-// Counters reads the rules of masqd's chain and their counters.
-func (c *Conn) Counters(ctx context.Context, table, chain string) (*State, error) {
+	defer c.release()
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math/bits"
 	"net/netip"
+	"strconv"
 	"strings"
 
 	"github.com/google/nftables"
@@ -232,4 +233,15 @@ func verdictText(v *expr.Verdict) string {
 		return "goto " + v.Chain
 	}
 	return fmt.Sprintf("verdict %d", v.Kind)
+}
+
+// protoName is nft's word for an IP protocol number.
+func protoName(p uint8) string {
+	switch p {
+	case unix.IPPROTO_TCP:
+		return "tcp"
+	case unix.IPPROTO_UDP:
+		return "udp"
+	}
+	return strconv.Itoa(int(p))
 }

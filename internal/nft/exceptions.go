@@ -21,21 +21,18 @@ type Entry struct {
 
 // eachEntry calls fn for cfg's destination prefixes of one family: the
 // exempt ones and the exceptions, with their list and index, then the
-// link-local exemption (list and index -1) unless it is turned off or, for
-// IPv6, IPv6 is not masqueraded at all.
+// link-local exemption (list and index -1) unless it is turned off or the
+// family is not masqueraded at all.
 func eachEntry(cfg *config.Config, opts Options, fam Family, fn func(p netip.Prefix, masq bool, l config.List, i int)) {
 	for _, l := range []config.List{config.NonMasquerade, config.Masquerade} {
 		for i, p := range cfg.Entries(l) {
-			if p.Addr().Is4() == (fam == IPv4) {
+			if addrFamily(p.Addr()) == fam {
 				fn(p, l == config.Masquerade, l, i)
 			}
 		}
 	}
-	switch {
-	case fam == IPv4 && !cfg.MasqLinkLocal:
-		fn(linkLocalV4, false, 0, -1)
-	case fam == IPv6 && opts.EnableIPv6 && !cfg.MasqLinkLocalIPv6:
-		fn(linkLocalV6, false, 0, -1)
+	if fi := fam.info(); fi.enabled(opts) && !fi.masqLinkLocal(cfg) {
+		fn(fi.linkLocal, false, 0, -1)
 	}
 }
 
@@ -73,12 +70,8 @@ func spans(cfg *config.Config, opts Options, fam Family) []span {
 // on a tie an exception wins. It is the specification that Build's interval
 // set implements, and what explain cites.
 func Containing(cfg *config.Config, opts Options, dst netip.Addr) []Entry {
-	fam := IPv6
-	if dst.Is4() {
-		fam = IPv4
-	}
 	var out []Entry
-	for _, e := range entries(cfg, opts, fam) {
+	for _, e := range entries(cfg, opts, addrFamily(dst)) {
 		if e.Prefix.Contains(dst) {
 			out = append(out, e)
 		}

@@ -140,7 +140,7 @@ func FuzzExempt(f *testing.F) {
 				cfg.MasqueradeCIDRs = append(cfg.MasqueradeCIDRs, p)
 			}
 		}
-		opts := DefaultOptions()
+		opts := ipMasqAgentDefaults()
 		es := entries(cfg, opts, IPv4)
 		ivs := exempt(spans(cfg, opts, IPv4))
 		checkIntervals(t, ivs)
@@ -177,7 +177,7 @@ func BenchmarkBuildExceptions(b *testing.B) {
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			for b.Loop() {
-				Build(bc.cfg, DefaultOptions())
+				Build(bc.cfg, ipMasqAgentDefaults())
 			}
 		})
 	}

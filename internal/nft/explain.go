@@ -176,13 +176,6 @@ func unionEntries(a, b []Entry) []Entry {
 	return a
 }
 
-func addrFamily(a netip.Addr) Family {
-	if a.Unmap().Is4() {
-		return IPv4
-	}
-	return IPv6
-}
-
 // cutPoints returns, sorted, whole.First and every address inside whole
 // where some entry, set element, rule prefix or local route begins or
 // ends: between two cuts, every question Explain asks has one answer.

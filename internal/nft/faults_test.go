@@ -53,17 +53,14 @@ func inject(c *Conn, f fault) {
 // element cannot hide.
 func checkKernel(t *testing.T, ns string, c *Conn, rs *Ruleset) {
 	t.Helper()
-	st, err := c.Current(context.Background(), rs.Table, rs.Chain)
-	if err != nil {
-		t.Fatal(err)
-	}
+	sets := kernelSets(t, c, rs.Table)
 	for _, s := range rs.Sets {
-		if got := st.Sets[s.Name]; !slices.Equal(got, s.Intervals) {
+		if got := sets[s.Name]; !slices.Equal(got, s.Intervals) {
 			t.Fatalf("set %s: kernel holds %d intervals, want %d", s.Name, len(got), len(s.Intervals))
 		}
 	}
-	if len(st.Sets) != len(rs.Sets) {
-		t.Fatalf("kernel holds %d sets, want %d", len(st.Sets), len(rs.Sets))
+	if len(sets) != len(rs.Sets) {
+		t.Fatalf("kernel holds %d sets, want %d", len(sets), len(rs.Sets))
 	}
 	if got := canonical(nftIn(t, ns, "", "list", "table", "inet", rs.Table)); got != rs.String() {
 		t.Fatalf("kernel table differs from the ruleset")
@@ -79,7 +76,7 @@ func TestSyncFaults(t *testing.T) {
 	changed := &config.Config{NonMasqueradeCIDRs: append(slices.Clone(base.NonMasqueradeCIDRs[100:]), prefixes("192.0.2.0/24")...)}
 	extended := &config.Config{NonMasqueradeCIDRs: base.NonMasqueradeCIDRs, MasqueradeCIDRs: prefixes("10.20.0.0/16"),
 		MasqueradeSourceCIDRs: prefixes("10.244.0.0/16")}
-	opts := DefaultOptions()
+	opts := ipMasqAgentDefaults()
 	transitions := []struct {
 		name     string
 		from, to *Ruleset
@@ -128,7 +125,7 @@ func TestSyncFaultSchedule(t *testing.T) {
 	injected := map[string]int{}
 	for round := range *faultRounds {
 		cfg := &config.Config{NonMasqueradeCIDRs: randomPrefixes(rng, 1+rng.IntN(3000))}
-		opts := DefaultOptions()
+		opts := ipMasqAgentDefaults()
 		if rng.IntN(3) == 0 {
 			cfg.MasqueradeCIDRs = prefixes("10.20.0.0/16")
 			cfg.MasqueradeSourceCIDRs = prefixes("10.244.0.0/16", "fd00::/64")

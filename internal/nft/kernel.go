@@ -90,7 +90,7 @@ func read(c *nftables.Conn, want *Ruleset) (*observed, error) {
 			o.extra = append(o.extra, s.Name)
 			continue
 		}
-		if ws2 := setObj(t, *ws); s.KeyType.Name != ws2.KeyType.Name || !s.Interval || s.IsMap || s.HasTimeout || s.Constant {
+		if s.KeyType.Name != ws.Family.info().key.Name || !s.Interval || s.IsMap || s.HasTimeout || s.Constant {
 			o.schema = "set " + s.Name + " has the wrong type or flags"
 			continue
 		}
@@ -173,18 +173,6 @@ func normalize(exprs []expr.Any) []expr.Any {
 			l := *e
 			l.SetID = 0
 			out[i] = &l
-		case *expr.Masq:
-			m := *e
-			if m.ToPorts {
-				// The kernel reports the flags it derived from the registers.
-				m.Random, m.FullyRandom, m.Persistent = false, false, false
-				// A single port is sent without a maximum; the kernel
-				// reports the minimum's register for both.
-				if m.RegProtoMax == m.RegProtoMin {
-					m.RegProtoMax = 0
-				}
-			}
-			out[i] = &m
 		case *expr.NAT:
 			n := *e
 			// An address without a maximum is read back with the
@@ -236,16 +224,10 @@ func parseElements(elems []nftables.SetElement) *observedSet {
 		}
 	}
 	if open != nil {
-		o.intervals = append(o.intervals, Interval{First: *open, Last: maxAddr(*open)})
+		// An interval running to the family's last address has no end.
+		o.intervals = append(o.intervals, Interval{First: *open, Last: addrFamily(*open).info().max})
 	}
 	return o
-}
-
-func maxAddr(a netip.Addr) netip.Addr {
-	if a.Is4() {
-		return netip.AddrFrom4([4]byte{255, 255, 255, 255})
-	}
-	return netip.AddrFrom16([16]byte{255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255})
 }
 
 // intervalDelta returns what to delete from have and add to it to get want.

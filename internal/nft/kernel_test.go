@@ -33,6 +33,29 @@ func nftIn(t *testing.T, ns string, stdin string, args ...string) string {
 // canonical makes nft listings comparable with Ruleset.String.
 func canonical(s string) string { return netnstest.Canonical(s) }
 
+// kernelSets reads every set of the table back from the kernel, element by
+// element, as intervals.
+func kernelSets(t *testing.T, c *Conn, table string) map[string][]Interval {
+	t.Helper()
+	nc, err := c.newConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sets, err := nc.GetSets(tableObj(table))
+	if err != nil {
+		t.Fatalf("list sets of table %s: %v", table, err)
+	}
+	out := map[string][]Interval{}
+	for _, s := range sets {
+		elems, err := nc.GetSetElements(s)
+		if err != nil {
+			t.Fatalf("list elements of set %s: %v", s.Name, err)
+		}
+		out[s.Name] = parseElements(elems).intervals
+	}
+	return out
+}
+
 func mustSync(t *testing.T, c *Conn, rs *Ruleset) Result {
 	t.Helper()
 	res, err := c.Sync(context.Background(), rs)

@@ -21,7 +21,7 @@ var LegacyChains = []string{"IP-MASQ-AGENT", "IP-MASQ"}
 // nftables can see: a chain in an `ip nat` or `ip6 nat` table, and the
 // POSTROUTING rules that jump to it.
 type Legacy struct {
-	Family nftables.TableFamily
+	Family Family
 	Table  string
 	Chain  string
 	// Rules is the number of rules in the chain.
@@ -31,12 +31,7 @@ type Legacy struct {
 }
 
 // FamilyName is "ip" or "ip6".
-func (l Legacy) FamilyName() string {
-	if l.Family == nftables.TableFamilyIPv6 {
-		return "ip6"
-	}
-	return "ip"
-}
+func (l Legacy) FamilyName() string { return l.Family.info().payload }
 
 func (l Legacy) String() string {
 	return fmt.Sprintf("%s %s chain %s (%s, %s from POSTROUTING)", l.FamilyName(), l.Table, l.Chain,
@@ -54,10 +49,7 @@ func plural(n int, what string) string {
 // with iptables instead of `masqd cleanup --legacy`: iptables-nft, which
 // wrote them, since nftables can see them.
 func (l Legacy) IptablesCommand() string {
-	bin := "iptables-nft"
-	if l.Family == nftables.TableFamilyIPv6 {
-		bin = "ip6tables-nft"
-	}
+	bin := l.Family.info().iptables + "-nft"
 	return RemoveChainCommand(bin, l.Chain)
 }
 
@@ -72,18 +64,24 @@ func RemoveChainCommand(bin, chain string) string {
 
 // FindLegacy looks for ip-masq-agent's chains (LegacyChains, plus extra
 // names such as a custom --masq-chain) in the nat tables of both families.
-// It reads only; iptables-legacy rules are invisible to it.
+// It reads only; iptables-legacy rules are invisible to it. It uses a socket
+// of its own and is safe beside any other call.
 func (c *Conn) FindLegacy(ctx context.Context, extra ...string) ([]Legacy, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	if err := c.acquire(); err != nil {
+		return nil, err
+	}
+	defer c.release()
 	names := slices.Concat(LegacyChains, extra)
 	nc, err := c.newConn()
 	if err != nil {
 		return nil, err
 	}
 	var found []Legacy
-	for _, fam := range []nftables.TableFamily{nftables.TableFamilyIPv4, nftables.TableFamilyIPv6} {
+	for _, f := range families {
+		fam := f.info().table
 		t, err := nc.ListTableOfFamily("nat", fam)
 		if errors.Is(err, unix.ENOENT) {
 			continue
@@ -115,7 +113,7 @@ func (c *Conn) FindLegacy(ctx context.Context, extra ...string) ([]Legacy, error
 			if err != nil {
 				return nil, fmt.Errorf("list rules of %s: %w", ch.Name, err)
 			}
-			l := Legacy{Family: fam, Table: t.Name, Chain: ch.Name, Rules: len(rules)}
+			l := Legacy{Family: f, Table: t.Name, Chain: ch.Name, Rules: len(rules)}
 			for _, r := range jumps {
 				if jumpsTo(r, ch.Name) {
 					l.Jumps = append(l.Jumps, r.Handle)
@@ -145,17 +143,22 @@ func jumpsTo(r *nftables.Rule, chain string) bool {
 }
 
 // CleanupLegacy removes the leftovers FindLegacy reports, in one batch: the
-// jump rules, then the chains. Nothing else in the nat tables is touched.
+// jump rules, then the chains. Nothing else in the nat tables is touched. It
+// uses a socket of its own and is safe beside any other call.
 func (c *Conn) CleanupLegacy(ctx context.Context, found []Legacy) error {
 	if len(found) == 0 {
 		return ctx.Err()
 	}
+	if err := c.acquire(); err != nil {
+		return err
+	}
+	defer c.release()
 	nc, err := c.newConn()
 	if err != nil {
 		return err
 	}
 	for _, l := range found {
-		t := &nftables.Table{Name: l.Table, Family: l.Family}
+		t := &nftables.Table{Name: l.Table, Family: l.Family.info().table}
 		for _, h := range l.Jumps {
 			if err := nc.DelRule(&nftables.Rule{Table: t, Chain: &nftables.Chain{Name: "POSTROUTING", Table: t}, Handle: h}); err != nil {
 				return fmt.Errorf("queue delete of the jump to %s: %w", l.Chain, err)

@@ -5,8 +5,6 @@ import (
 	"os/exec"
 	"strings"
 	"testing"
-
-	"github.com/google/nftables"
 )
 
 const ipMasqAgentRules = `*nat
@@ -50,11 +48,11 @@ func TestLegacy(t *testing.T) {
 }
 
 func TestLegacyText(t *testing.T) {
-	l := Legacy{Family: nftables.TableFamilyIPv4, Table: "nat", Chain: "IP-MASQ-AGENT", Rules: 1, Jumps: []uint64{7}}
+	l := Legacy{Family: IPv4, Table: "nat", Chain: "IP-MASQ-AGENT", Rules: 1, Jumps: []uint64{7}}
 	if got, want := l.String(), "ip nat chain IP-MASQ-AGENT (1 rule, 1 jump from POSTROUTING)"; got != want {
 		t.Errorf("String() = %q, want %q", got, want)
 	}
-	l.Family, l.Rules, l.Jumps = nftables.TableFamilyIPv6, 3, []uint64{7, 9}
+	l.Family, l.Rules, l.Jumps = IPv6, 3, []uint64{7, 9}
 	if got, want := l.String(), "ip6 nat chain IP-MASQ-AGENT (3 rules, 2 jumps from POSTROUTING)"; got != want {
 		t.Errorf("String() = %q, want %q", got, want)
 	}

@@ -11,8 +11,6 @@ type Packet struct {
 	// Local says that Dst is local to the node: the kernel has a local
 	// route for it (fib daddr type local).
 	Local bool
-	// L4Proto is the transport protocol; zero is treated as TCP.
-	L4Proto uint8
 }
 
 // Verdict is the tracer's answer for a packet.
@@ -25,8 +23,6 @@ type Verdict struct {
 	Comment string
 	// Interval is the set element that matched, for set rules.
 	Interval Interval
-	// Ports is the source port range of a masquerade with --to-ports.
-	Ports PortRange
 	// SNAT is the address of a source NAT with --snat-address.
 	SNAT netip.Addr
 }
@@ -41,14 +37,7 @@ func (rs *Ruleset) Lookup(dst netip.Addr) Verdict {
 // are taken as hitting, which is the first of the equally likely outcomes.
 func (rs *Ruleset) Trace(p Packet) Verdict {
 	dst := p.Dst.Unmap()
-	fam := IPv6
-	if dst.Is4() {
-		fam = IPv4
-	}
-	proto := p.L4Proto
-	if proto == 0 {
-		proto = ProtoTCP
-	}
+	fam := addrFamily(dst)
 	for i, r := range rs.Rules {
 		m := r.Match
 		if m.Family != Any && m.Family != fam {
@@ -80,10 +69,7 @@ func (rs *Ruleset) Trace(p Packet) Verdict {
 				continue
 			}
 		}
-		if m.L4Proto != 0 && m.L4Proto != proto {
-			continue
-		}
-		return Verdict{Masquerade: r.Masquerade, Rule: i, Comment: r.Comment, Interval: iv, Ports: r.Ports, SNAT: r.SNAT}
+		return Verdict{Masquerade: r.Masquerade, Rule: i, Comment: r.Comment, Interval: iv, SNAT: r.SNAT}
 	}
 	return Verdict{Rule: -1}
 }

@@ -19,19 +19,19 @@ func TestTrace(t *testing.T) {
 		masq     bool
 		decision string
 	}{
-		{"internet", config.Config{NonMasqueradeCIDRs: rfc1918}, DefaultOptions(),
+		{"internet", config.Config{NonMasqueradeCIDRs: rfc1918}, ipMasqAgentDefaults(),
 			Packet{Dst: netip.MustParseAddr("203.0.113.7")}, true, "masqd: outbound traffic is masqueraded"},
-		{"cluster peer", config.Config{NonMasqueradeCIDRs: rfc1918}, DefaultOptions(),
+		{"cluster peer", config.Config{NonMasqueradeCIDRs: rfc1918}, ipMasqAgentDefaults(),
 			Packet{Dst: netip.MustParseAddr("10.96.0.10")}, false, "masqd: nonMasqueradeCIDRs are not masqueraded"},
-		{"local", config.Config{NonMasqueradeCIDRs: rfc1918}, DefaultOptions(),
+		{"local", config.Config{NonMasqueradeCIDRs: rfc1918}, ipMasqAgentDefaults(),
 			Packet{Dst: netip.MustParseAddr("203.0.113.7"), Local: true}, false, "masqd: local destinations are not masqueraded"},
-		{"link-local", config.Config{NonMasqueradeCIDRs: rfc1918}, DefaultOptions(),
+		{"link-local", config.Config{NonMasqueradeCIDRs: rfc1918}, ipMasqAgentDefaults(),
 			Packet{Dst: netip.MustParseAddr("169.254.169.254")}, false, "masqd: link-local is not masqueraded (masqLinkLocal: false)"},
-		{"link-local masqueraded", config.Config{NonMasqueradeCIDRs: rfc1918, MasqLinkLocal: true}, DefaultOptions(),
+		{"link-local masqueraded", config.Config{NonMasqueradeCIDRs: rfc1918, MasqLinkLocal: true}, ipMasqAgentDefaults(),
 			Packet{Dst: netip.MustParseAddr("169.254.169.254")}, true, "masqd: outbound traffic is masqueraded"},
-		{"empty list", config.Config{}, DefaultOptions(),
+		{"empty list", config.Config{}, ipMasqAgentDefaults(),
 			Packet{Dst: netip.MustParseAddr("10.96.0.10")}, true, "masqd: outbound traffic is masqueraded"},
-		{"ipv6 disabled", config.Config{NonMasqueradeCIDRs: rfc1918}, DefaultOptions(),
+		{"ipv6 disabled", config.Config{NonMasqueradeCIDRs: rfc1918}, ipMasqAgentDefaults(),
 			Packet{Dst: netip.MustParseAddr("2001:db8::1")}, false, "masqd: IPv6 is not masqueraded (--enable-ipv6=false)"},
 		{"ipv6 internet", config.Config{NonMasqueradeCIDRs: prefixes("fd00::/8")}, v6,
 			Packet{Dst: netip.MustParseAddr("2001:db8::1")}, true, "masqd: outbound traffic is masqueraded"},
@@ -43,12 +43,8 @@ func TestTrace(t *testing.T) {
 			Packet{Dst: netip.MustParseAddr("fe80::1")}, true, "masqd: outbound traffic is masqueraded"},
 		{"v4 in v6 set ignored", config.Config{NonMasqueradeCIDRs: prefixes("::/0")}, v6,
 			Packet{Dst: netip.MustParseAddr("203.0.113.7")}, true, "masqd: outbound traffic is masqueraded"},
-		{"v4-mapped dst is v4", config.Config{NonMasqueradeCIDRs: rfc1918}, DefaultOptions(),
+		{"v4-mapped dst is v4", config.Config{NonMasqueradeCIDRs: rfc1918}, ipMasqAgentDefaults(),
 			Packet{Dst: netip.MustParseAddr("::ffff:10.1.2.3")}, false, "masqd: nonMasqueradeCIDRs are not masqueraded"},
-		{"to-ports tcp", config.Config{}, withOpts(func(o *Options) { o.ToPorts = []PortRange{{1024, 2047}} }),
-			Packet{Dst: netip.MustParseAddr("203.0.113.7")}, true, "masqd: outbound tcp is masqueraded to ports 1024-2047 (1 of 1)"},
-		{"to-ports icmp", config.Config{}, withOpts(func(o *Options) { o.ToPorts = []PortRange{{1024, 2047}} }),
-			Packet{Dst: netip.MustParseAddr("203.0.113.7"), L4Proto: 1}, true, "masqd: outbound traffic is masqueraded"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -61,7 +57,7 @@ func TestTrace(t *testing.T) {
 }
 
 func TestLookupInterval(t *testing.T) {
-	rs := Build(&config.Config{NonMasqueradeCIDRs: prefixes("10.0.0.0/8", "11.0.0.0/8")}, DefaultOptions())
+	rs := Build(&config.Config{NonMasqueradeCIDRs: prefixes("10.0.0.0/8", "11.0.0.0/8")}, ipMasqAgentDefaults())
 	v := rs.Lookup(netip.MustParseAddr("11.2.3.4"))
 	if got := v.Interval.String(); got != "10.0.0.0/7" {
 		t.Errorf("deciding interval %s, want 10.0.0.0/7", got)

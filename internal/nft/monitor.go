@@ -20,27 +20,17 @@ import (
 // last commit touched the table. When the event socket overflows, Monitor
 // treats the table as touched and keeps listening. It returns an error when
 // it cannot listen at all; then Sync falls back to the generation id alone.
+//
+// Monitor runs on a goroutine of its own beside Sync and the other calls:
+// what it learns reaches Sync through atomics. Run at most one per Conn.
 func (c *Conn) Monitor(ctx context.Context, table string, onChange func()) error {
-	nl, err := netlink.Dial(unix.NETLINK_NETFILTER, &netlink.Config{NetNS: c.nsFd()})
+	nl, err := c.listen()
 	if err != nil {
-		return fmt.Errorf("monitor: %w", err)
+		return err
 	}
 	defer nl.Close()
-	if err := nl.SetReadBuffer(socketBuffer); err != nil {
-		return fmt.Errorf("monitor: %w", err)
-	}
-	if err := nl.JoinGroup(unix.NFNLGRP_NFTABLES); err != nil {
-		return fmt.Errorf("monitor: join nftables group: %w", err)
-	}
-	// Events from here on are seen: the cache may rely on them from the
-	// generation now current.
-	gen, err := c.genID()
-	if err != nil {
-		return fmt.Errorf("monitor: %w", err)
-	}
-	c.seenGen.Store(gen)
-	c.monitoring.Store(true)
 	defer c.monitoring.Store(false)
+	c.reportSeen()
 
 	stop := context.AfterFunc(ctx, func() { nl.Close() })
 	defer stop()
@@ -75,6 +65,7 @@ func (c *Conn) Monitor(ctx context.Context, table string, onChange func()) error
 					onChange()
 				}
 				c.seenGen.Store(id)
+				c.reportSeen()
 				touched = false
 			case unix.NFT_MSG_NEWTABLE, unix.NFT_MSG_DELTABLE,
 				unix.NFT_MSG_NEWCHAIN, unix.NFT_MSG_DELCHAIN,
@@ -87,6 +78,44 @@ func (c *Conn) Monitor(ctx context.Context, table string, onChange func()) error
 				}
 			}
 		}
+	}
+}
+
+// listen opens the event socket and marks the Conn as monitored from the
+// generation now current. It holds the Conn open only while it dials: the
+// socket then lives on its own.
+func (c *Conn) listen() (*netlink.Conn, error) {
+	if err := c.acquire(); err != nil {
+		return nil, err
+	}
+	defer c.release()
+	nl, err := netlink.Dial(unix.NETLINK_NETFILTER, &netlink.Config{NetNS: c.nsFd()})
+	if err != nil {
+		return nil, fmt.Errorf("monitor: %w", err)
+	}
+	if err := nl.SetReadBuffer(socketBuffer); err != nil {
+		nl.Close()
+		return nil, fmt.Errorf("monitor: %w", err)
+	}
+	if err := nl.JoinGroup(unix.NFNLGRP_NFTABLES); err != nil {
+		nl.Close()
+		return nil, fmt.Errorf("monitor: join nftables group: %w", err)
+	}
+	// Events from here on are seen: the cache may rely on them from the
+	// generation now current.
+	gen, err := c.genID()
+	if err != nil {
+		nl.Close()
+		return nil, fmt.Errorf("monitor: %w", err)
+	}
+	c.seenGen.Store(gen)
+	c.monitoring.Store(true)
+	return nl, nil
+}
+
+func (c *Conn) reportSeen() {
+	if c.seen != nil {
+		c.seen(c.seenGen.Load())
 	}
 }
 

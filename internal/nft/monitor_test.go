@@ -2,25 +2,51 @@ package nft
 
 import (
 	"context"
-	"runtime"
 	"testing"
 	"time"
 )
 
+// monitorWait is how long a test waits for the monitor to read an event; on
+// a loaded two-core machine that is well under a second.
+const monitorWait = 10 * time.Second
+
+// seenGens starts reporting, on the channel returned, the newest generation
+// c's Monitor has read up to; an older unread one is replaced, so the
+// monitor never blocks. Call it before Monitor starts.
+func seenGens(c *Conn) <-chan uint32 {
+	ch := make(chan uint32, 1)
+	c.seen = func(gen uint32) {
+		for {
+			select {
+			case ch <- gen:
+				return
+			default:
+			}
+			select {
+			case <-ch:
+			default:
+			}
+		}
+	}
+	return ch
+}
+
 // waitSeen waits until the monitor has read the transaction that made the
-// namespace's current generation.
-func waitSeen(t *testing.T, c *Conn) {
+// namespace's current generation, and fails the test naming it if not.
+func waitSeen(t *testing.T, c *Conn, seen <-chan uint32) {
 	t.Helper()
 	gen, err := c.genID()
 	if err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for c.seenGen.Load() < gen {
-		if time.Now().After(deadline) {
-			t.Fatalf("monitor has not read generation %d in 5s", gen)
+	timeout := time.After(monitorWait)
+	last := uint32(0)
+	for last < gen {
+		select {
+		case last = <-seen:
+		case <-timeout:
+			t.Fatalf("monitor has not read generation %d in %s (last read: %d)", gen, monitorWait, last)
 		}
-		runtime.Gosched()
 	}
 }
 
@@ -29,6 +55,7 @@ func TestMonitor(t *testing.T) {
 	rs := build("10.0.0.0/8")
 	mustSync(t, c, rs)
 
+	seen := seenGens(c)
 	ctx, cancel := context.WithCancel(context.Background())
 	changed := make(chan struct{}, 16)
 	done := make(chan error, 1)
@@ -39,15 +66,13 @@ func TestMonitor(t *testing.T) {
 			t.Errorf("Monitor: %v", err)
 		}
 	})
-	deadline := time.Now().Add(5 * time.Second)
-	for !c.monitoring.Load() && time.Now().Before(deadline) {
-		runtime.Gosched()
-	}
+	// The monitor reports the current generation once it listens.
+	waitSeen(t, c, seen)
 
 	// Another table's commit moves the generation id, but the monitor
 	// knows masqd's table was not touched: no dump.
 	nftIn(t, ns, "", "add", "table", "inet", "kube-proxy")
-	waitSeen(t, c)
+	waitSeen(t, c, seen)
 	if res := mustSync(t, c, rs); res.Op != OpNone || !res.Cached {
 		t.Errorf("after a foreign table's commit: %+v, want op none from the cache", res)
 	}
@@ -56,8 +81,8 @@ func TestMonitor(t *testing.T) {
 	nftIn(t, ns, "", "delete", "element", "inet", "masqd", "nomasq-v4", "{", "10.0.0.0/8", "}")
 	select {
 	case <-changed:
-	case <-time.After(5 * time.Second):
-		t.Fatal("no change reported for a deleted element")
+	case <-time.After(monitorWait):
+		t.Fatalf("no change reported in %s for an element deleted from masqd's table", monitorWait)
 	}
 	if res := mustSync(t, c, rs); res.Op != OpUpdate || res.Cached {
 		t.Errorf("repair: %+v, want an update from a dump", res)
@@ -65,10 +90,10 @@ func TestMonitor(t *testing.T) {
 	// masqd's own commit is reported too, and the sync it causes is free.
 	select {
 	case <-changed:
-	case <-time.After(5 * time.Second):
-		t.Fatal("no change reported for masqd's own commit")
+	case <-time.After(monitorWait):
+		t.Fatalf("no change reported in %s for masqd's own commit", monitorWait)
 	}
-	waitSeen(t, c)
+	waitSeen(t, c, seen)
 	if res := mustSync(t, c, rs); res.Op != OpNone || !res.Cached {
 		t.Errorf("after own commit: %+v, want op none from the cache", res)
 	}

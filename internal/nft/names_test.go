@@ -45,7 +45,7 @@ func TestKernelNftKeywords(t *testing.T) {
 		if err := ValidateName("name", name); err != nil {
 			t.Fatal(err)
 		}
-		opts := DefaultOptions()
+		opts := ipMasqAgentDefaults()
 		opts.Table, opts.Chain = name, name
 		rs := Build(&goldenCases[0].cfg, opts)
 		if out, err := netnstest.Nft(ns, rs.Script(), "-c", "-f", "-"); err != nil {

@@ -13,7 +13,7 @@ func (rs *Ruleset) String() string {
 	fmt.Fprintf(&b, "table inet %s {\n", rs.Table)
 	for _, s := range rs.Sets {
 		fmt.Fprintf(&b, "\tset %s {\n", s.Name)
-		fmt.Fprintf(&b, "\t\ttype %s\n", s.Family.keyType())
+		fmt.Fprintf(&b, "\t\ttype %s\n", s.Family.info().key.Name)
 		b.WriteString("\t\tflags interval\n")
 		fmt.Fprintf(&b, "\t\tcomment %q\n", s.Comment)
 		if len(s.Intervals) > 0 {
@@ -45,32 +45,23 @@ func (r Rule) String() string {
 	case m.Local:
 		parts = append(parts, "fib daddr type local")
 	case m.Prefix.IsValid():
-		parts = append(parts, fmt.Sprintf("%s daddr %s", m.Family.payload(), m.Prefix))
+		parts = append(parts, fmt.Sprintf("%s daddr %s", m.Family.info().payload, m.Prefix))
 	case m.Set != "":
-		parts = append(parts, fmt.Sprintf("%s daddr @%s", m.Family.payload(), m.Set))
+		parts = append(parts, fmt.Sprintf("%s daddr @%s", m.Family.info().payload, m.Set))
 	case m.SourceNotIn != "":
-		parts = append(parts, fmt.Sprintf("%s saddr != @%s", m.Family.payload(), m.SourceNotIn))
+		parts = append(parts, fmt.Sprintf("%s saddr != @%s", m.Family.info().payload, m.SourceNotIn))
 	case m.Family != Any:
 		parts = append(parts, "meta nfproto "+m.Family.String())
-	}
-	if m.L4Proto != 0 {
-		parts = append(parts, "meta l4proto "+protoName(m.L4Proto))
-	}
-	if m.Modulus > 1 {
-		parts = append(parts, fmt.Sprintf("numgen random mod %d 0", m.Modulus))
 	}
 	parts = append(parts, "counter")
 	switch {
 	case r.SNAT.IsValid():
-		parts = append(parts, fmt.Sprintf("snat %s to %s", m.Family.payload(), r.SNAT))
+		parts = append(parts, fmt.Sprintf("snat %s to %s", m.Family.info().payload, r.SNAT))
 		if r.FullyRandom {
 			parts = append(parts, "fully-random")
 		}
 	case r.Masquerade:
 		parts = append(parts, "masquerade")
-		if r.Ports != (PortRange{}) {
-			parts = append(parts, "to :"+r.Ports.String())
-		}
 		if r.FullyRandom {
 			parts = append(parts, "fully-random")
 		}
@@ -81,18 +72,4 @@ func (r Rule) String() string {
 		parts = append(parts, fmt.Sprintf("comment %q", r.Comment))
 	}
 	return strings.Join(parts, " ")
-}
-
-func (f Family) keyType() string {
-	if f == IPv6 {
-		return "ipv6_addr"
-	}
-	return "ipv4_addr"
-}
-
-func (f Family) payload() string {
-	if f == IPv6 {
-		return "ip6"
-	}
-	return "ip"
 }

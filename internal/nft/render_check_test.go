@@ -44,15 +44,9 @@ func TestRenderAcceptedByNft(t *testing.T) {
 	ns, _ := netns(t)
 	r := rand.New(rand.NewPCG(20261125, 1))
 	for i := range 50 {
-		opts := DefaultOptions()
+		opts := ipMasqAgentDefaults()
 		opts.EnableIPv6 = i%2 == 0
 		opts.RandomFully = i%4 < 2
-		switch i % 5 {
-		case 1:
-			opts.ToPorts = []PortRange{{Min: 1024, Max: 65535}}
-		case 3:
-			opts.ToPorts = []PortRange{{Min: 32768, Max: 40000}, {Min: 50000, Max: 50000}, {Min: 60000, Max: 65535}}
-		}
 		if i%7 == 0 {
 			opts.Table, opts.Chain = fmt.Sprintf("masqd-check-%d", i), "IP-MASQ-AGENT"
 		}

@@ -151,24 +151,21 @@ func TestSync100k(t *testing.T) {
 		a := netip.AddrFrom4([4]byte{10, byte(i >> 15), byte(i >> 7), byte(i<<1) & 0xff})
 		cfg.NonMasqueradeCIDRs = append(cfg.NonMasqueradeCIDRs, netip.PrefixFrom(a, 32))
 	}
-	rs := Build(cfg, DefaultOptions())
+	rs := Build(cfg, ipMasqAgentDefaults())
 	if got := len(rs.Set(SetV4).Intervals); got != n {
 		t.Fatalf("Build made %d intervals, want %d", got, n)
 	}
 	mustSync(t, c, rs)
-	st, err := c.Current(context.Background(), rs.Table, rs.Chain)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := len(st.Sets[SetV4]); got != n {
+	sets := kernelSets(t, c, rs.Table)
+	if got := len(sets[SetV4]); got != n {
 		t.Fatalf("kernel holds %d intervals, want %d", got, n)
 	}
-	if !cmp.Equal(st.Sets[SetV4], rs.Set(SetV4).Intervals, cmp.Comparer(func(a, b netip.Addr) bool { return a == b })) {
+	if !cmp.Equal(sets[SetV4], rs.Set(SetV4).Intervals, cmp.Comparer(func(a, b netip.Addr) bool { return a == b })) {
 		t.Fatal("kernel intervals differ from the ruleset's")
 	}
 	// A one-CIDR change on the large set is a delta, not a rewrite.
 	cfg.NonMasqueradeCIDRs = append(cfg.NonMasqueradeCIDRs[1:], netip.MustParsePrefix("192.0.2.0/24"))
-	res := mustSync(t, c, Build(cfg, DefaultOptions()))
+	res := mustSync(t, c, Build(cfg, ipMasqAgentDefaults()))
 	if want := []SetChange{{Name: SetV4, Added: 1, Removed: 1}}; !cmp.Equal(res.Sets, want) || !res.Cached {
 		t.Errorf("one-CIDR change: %+v, want %+v from the cache", res, want)
 	}

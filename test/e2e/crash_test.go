@@ -6,14 +6,17 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/netip"
+	"os"
 	"os/exec"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/masqd/masqd/internal/config"
+	"github.com/masqd/masqd/internal/netnstest"
 	"github.com/masqd/masqd/internal/nft"
 	"github.com/masqd/masqd/test/e2e/testbed"
 )
@@ -23,11 +26,13 @@ var crashRounds = flag.Int("crash-rounds", 8, "rounds of TestCrashDuringSync: ea
 // crashCIDRs is the size of each of the crash test's two configs.
 const crashCIDRs = 20_000
 
-// crashConfig is one of the crash test's configs: its file and the
-// intervals its nonMasqueradeCIDRs merge to.
+// crashConfig is one of the crash test's configs: its file, the intervals
+// its nonMasqueradeCIDRs merge to, and the table masqd makes of it, as `nft
+// list` prints it.
 type crashConfig struct {
 	name, path string
 	intervals  []nft.Interval
+	table      string
 }
 
 // newCrashConfig writes a config of crashCIDRs IPv4 prefixes: n random /32
@@ -51,52 +56,65 @@ func newCrashConfig(t *testing.T, name string, seed uint64, shared, extra []stri
 	for i, c := range cidrs {
 		prefixes[i] = netip.MustParsePrefix(c)
 	}
-	cfg := writeConfig(t, "nonMasqueradeCIDRs:\n- "+strings.Join(cidrs, "\n- ")+"\n")
-	return crashConfig{name: name, path: cfg, intervals: nft.Merge(prefixes)}
+	path := writeConfig(t, "nonMasqueradeCIDRs:\n- "+strings.Join(cidrs, "\n- ")+"\n")
+	cfg, err := config.Load(path, config.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return crashConfig{name: name, path: path, intervals: nft.Merge(prefixes), table: nft.Build(cfg, ipMasqAgentDefaults).String()}
 }
 
 // crashState is what the kernel held after a kill: the name of the config
-// whose intervals the set holds, "no table", or a description of a mix.
-func crashState(ctx context.Context, c *nft.Conn, rules []string, known ...crashConfig) (string, error) {
-	st, err := c.Current(ctx, nft.DefaultTable, nft.DefaultChain)
+// whose whole table `nft list` prints (the set and every rule, read by nft
+// itself rather than masqd's code), "no table", or a description of a mix.
+func crashState(ctx context.Context, b *testbed.Bed, known ...crashConfig) (string, error) {
+	out, err := b.Exec(ctx, b.NodeNS, "nft", "list", "tables")
 	if err != nil {
-		return "", err
+		return "", fmt.Errorf("nft list tables: %v\n%s", err, out)
 	}
-	if !st.Exists {
+	if !slices.Contains(strings.Fields(string(out)), nft.DefaultTable) {
 		return "no table", nil
 	}
-	var problems []string
-	var comments []string
-	for _, r := range st.Rules {
-		comments = append(comments, r.Comment)
+	out, err = b.Exec(ctx, b.NodeNS, "nft", "list", "table", "inet", nft.DefaultTable)
+	if err != nil {
+		return "", fmt.Errorf("nft list table: %v\n%s", err, out)
 	}
-	if !slices.Equal(comments, rules) {
-		problems = append(problems, fmt.Sprintf("chain rules %q, want %q", comments, rules))
-	}
-	if n := len(st.Sets[nft.SetV6]); n != 0 {
-		problems = append(problems, fmt.Sprintf("%d IPv6 intervals, want none", n))
-	}
-	got, ok := st.Sets[nft.SetV4]
-	if !ok {
-		problems = append(problems, "no set "+nft.SetV4)
-	}
-	name := ""
+	got := netnstest.Canonical(string(out))
+	var differ []string
 	for _, k := range known {
-		if slices.Equal(got, k.intervals) {
-			name = k.name
+		if got == k.table {
+			return k.name, nil
+		}
+		differ = append(differ, k.name+": "+firstDifference(got, k.table))
+	}
+	return "", fmt.Errorf("mixed or incomplete table, equal to none of the configs: %s", strings.Join(differ, "; "))
+}
+
+// firstDifference names the first line where the listing got differs from
+// the table want, eliding long element lists.
+func firstDifference(got, want string) string {
+	g, w := strings.Split(got, "\n"), strings.Split(want, "\n")
+	for i := range max(len(g), len(w)) {
+		var gl, wl string
+		if i < len(g) {
+			gl = g[i]
+		}
+		if i < len(w) {
+			wl = w[i]
+		}
+		if gl != wl {
+			return fmt.Sprintf("line %d is %q, want %q", i+1, elide(gl), elide(wl))
 		}
 	}
-	if name == "" {
-		desc := fmt.Sprintf("%d IPv4 intervals, equal to none of", len(got))
-		for _, k := range known {
-			desc += fmt.Sprintf(" %s (%d)", k.name, len(k.intervals))
-		}
-		problems = append(problems, desc)
+	return "equal"
+}
+
+func elide(s string) string {
+	const n = 120
+	if len(s) <= n {
+		return s
 	}
-	if len(problems) > 0 {
-		return "", fmt.Errorf("mixed or incomplete table: %s", strings.Join(problems, "; "))
-	}
-	return name, nil
+	return s[:n] + fmt.Sprintf("… (%d more bytes, %d elements in all)", len(s)-n, strings.Count(s, ",")+1)
 }
 
 // onceTimeout bounds one `masqd --once` of the crash test.
@@ -150,6 +168,22 @@ func onceKilled(t *testing.T, b *testbed.Bed, cfg string, delay time.Duration) b
 	return false
 }
 
+// crashSeed is the seed of TestCrashDuringSync's kill delays: MASQD_CRASH_SEED
+// when set, to replay a failure, the clock otherwise. It is logged either
+// way.
+func crashSeed(t *testing.T) uint64 {
+	t.Helper()
+	seed := uint64(time.Now().UnixNano())
+	if s := os.Getenv("MASQD_CRASH_SEED"); s != "" {
+		var err error
+		if seed, err = strconv.ParseUint(s, 10, 64); err != nil {
+			t.Fatalf("MASQD_CRASH_SEED=%q: want an unsigned decimal integer, as a previous run logged it", s)
+		}
+	}
+	t.Logf("kill delays drawn with seed %d (replay with MASQD_CRASH_SEED=%d)", seed, seed)
+	return seed
+}
+
 // TestCrashDuringSync kills `masqd --once` with SIGKILL at random moments
 // while it swaps one large set for another, and checks that the kernel then
 // holds exactly the old set or exactly the new one, with the whole chain,
@@ -165,22 +199,12 @@ func TestCrashDuringSync(t *testing.T) {
 	shared := []string{"192.168.0.0/16", "100.64.0.0/10", "198.51.100.0/24"}
 	cfgA := newCrashConfig(t, "A", 1, shared, []string{"10.0.0.0/8"})
 	cfgB := newCrashConfig(t, "B", 2, shared, []string{"172.16.0.0/12"})
-	rs := nft.Build(config.Default(config.Options{}), nft.DefaultOptions())
-	var rules []string
-	for _, r := range rs.Rules {
-		rules = append(rules, r.Comment)
-	}
 
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	conn, err := nft.Open(b.NodePath())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
 	expectState := func(want crashConfig) {
 		t.Helper()
-		got, err := crashState(ctx, conn, rules, cfgA, cfgB)
+		got, err := crashState(ctx, b, cfgA, cfgB)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -196,10 +220,11 @@ func TestCrashDuringSync(t *testing.T) {
 	if out, err := b.Exec(ctx, b.NodeNS, "nft", "delete", "table", "inet", nft.DefaultTable); err != nil {
 		t.Fatalf("nft delete table: %v\n%s", err, out)
 	}
-	r := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 0))
+	seed := crashSeed(t)
+	r := rand.New(rand.NewPCG(seed, 0))
 	delay := time.Duration(r.Int64N(int64(create) * 6 / 5))
 	killed := onceKilled(t, b, cfgA.path, delay)
-	got, err := crashState(ctx, conn, rules, cfgA)
+	got, err := crashState(ctx, b, cfgA)
 	if err != nil || (got != "no table" && got != cfgA.name) {
 		t.Errorf("killed after %v while creating A (killed: %v): the kernel holds %q, %v", delay, killed, got, err)
 	}
@@ -236,7 +261,7 @@ func TestCrashDuringSync(t *testing.T) {
 		delay := lo + time.Duration(r.Int64N(int64(hi-lo)))
 		killed := onceKilled(t, b, to.path, delay)
 		readStart := time.Now()
-		got, err := crashState(ctx, conn, rules, from, to)
+		got, err := crashState(ctx, b, from, to)
 		read := time.Since(readStart)
 		switch {
 		case err != nil:
@@ -282,7 +307,7 @@ func TestCrashDuringSync(t *testing.T) {
 	if out, err := b.Exec(ctx, b.NodeNS, "nft", "add", "element", "inet", nft.DefaultTable, nft.SetV4, "{ "+extra.String()+" }"); err != nil {
 		t.Fatalf("nft add element %s: %v\n%s", extra, err, out)
 	}
-	if got, err := crashState(ctx, conn, rules, cfgA, cfgB); err == nil {
+	if got, err := crashState(ctx, b, cfgA, cfgB); err == nil {
 		t.Errorf("B plus %s from A passed for %s", extra, got)
 	} else {
 		t.Logf("B plus %s from A is seen: %v", extra, err)

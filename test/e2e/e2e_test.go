@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/masqd/masqd/internal/nft"
 	"github.com/masqd/masqd/test/e2e/testbed"
 )
 
@@ -82,6 +83,9 @@ func writeConfig(t *testing.T, body string) string {
 	}
 	return p
 }
+
+// ipMasqAgentDefaults are the ruleset options of masqd run without flags.
+var ipMasqAgentDefaults = nft.Options{Table: nft.DefaultTable, Chain: nft.DefaultChain, RandomFully: true}
 
 // missingConfig is a config path with no file: masqd's defaults apply.
 func missingConfig(t *testing.T) string {

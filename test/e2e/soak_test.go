@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/masqd/masqd/internal/config"
+	"github.com/masqd/masqd/internal/netnstest"
 	"github.com/masqd/masqd/internal/nft"
 	"github.com/masqd/masqd/test/e2e/testbed"
 )
@@ -248,19 +249,14 @@ func TestSoak(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := nft.Build(last, nft.DefaultOptions())
-	c, err := nft.Open(b.NodePath())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	want := nft.Build(last, ipMasqAgentDefaults).String()
 	eventually(t, 2*time.Second, "the kernel holds the last config", func() error {
-		st, err := c.Current(context.Background(), want.Table, want.Chain)
+		out, err := b.Exec(context.Background(), b.NodeNS, "nft", "list", "table", "inet", nft.DefaultTable)
 		if err != nil {
-			return err
+			return fmt.Errorf("nft list table: %v\n%s", err, out)
 		}
-		if got, w := st.Sets[nft.SetV4], want.Set(nft.SetV4).Intervals; !slices.Equal(got, w) {
-			return fmt.Errorf("kernel holds %d intervals, the last config %d", len(got), len(w))
+		if got := netnstest.Canonical(string(out)); got != want {
+			return fmt.Errorf("the table differs from the last config's: %s", firstDifference(got, want))
 		}
 		return nil
 	})
