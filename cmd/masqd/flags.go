@@ -54,7 +54,9 @@ type settings struct {
 	healthAddr    string
 	cleanupOnExit bool
 	showVersion   bool
+	removeLegacy  bool
 	legacy        bool
+	force         bool
 }
 
 // flagGroups says which flags a command takes; every command takes the
@@ -66,9 +68,10 @@ const (
 	flagsRuleset flagGroups = 1 << iota
 	// flagsKernel: --netns.
 	flagsKernel
-	// flagsAgent: --once, the HTTP addresses, --cleanup-on-exit, --version.
+	// flagsAgent: --once, the HTTP addresses, --cleanup-on-exit,
+	// --remove-legacy-rules, --version.
 	flagsAgent
-	// flagsLegacy: cleanup's --legacy.
+	// flagsLegacy: cleanup's --legacy and --force.
 	flagsLegacy
 	// flagsExplain: explain's --source.
 	flagsExplain
@@ -126,13 +129,15 @@ func newFlagSet(name string, groups flagGroups, s *settings, seenGlog *[]string,
 		fs.StringVar(&s.metricsAddr, "metrics-bind-address", "127.0.0.1:9761", "serve /metrics on `address`; 0 disables")
 		fs.StringVar(&s.healthAddr, "health-bind-address", "0.0.0.0:9762", "serve /healthz and /readyz on `address`; 0 disables")
 		fs.BoolVar(&s.cleanupOnExit, "cleanup-on-exit", false, "delete masqd's table on SIGTERM/SIGINT (by default the rules stay, so pods keep egress during an update)")
+		fs.BoolVar(&s.removeLegacy, "remove-legacy-rules", false, "remove ip-masq-agent's chain and its jump from POSTROUTING (iptables-nft) whenever masqd's table is in sync and masqd is ready, never before: the migration in one rollout")
 		fs.BoolVar(&s.showVersion, "version", false, "print the version and exit")
 	}
 	if groups&flagsExplain != 0 {
 		fs.StringVar(&s.source, "source", "", "explain for packets from this `address` (default: a pod inside masqueradeSourceCIDRs)")
 	}
 	if groups&flagsLegacy != 0 {
-		fs.BoolVar(&s.legacy, "legacy", false, "delete ip-masq-agent's chain and jump from iptables-nft's nat tables instead of masqd's table")
+		fs.BoolVar(&s.legacy, "legacy", false, "delete ip-masq-agent's chain and jump from iptables-nft's nat tables instead of masqd's table; refused while masqd's chain is not in the kernel")
+		fs.BoolVar(&s.force, "force", false, "with --legacy: delete them even when masqd's chain is not in the kernel, leaving the node without masquerading")
 	}
 	fs.StringVar(&s.logLevel, "log-level", "info", "log `level`: debug, info, warn or error")
 	fs.StringVar(&s.logFormat, "log-format", "", "log `format`: json or console (default: console when stderr is a terminal, json otherwise)")

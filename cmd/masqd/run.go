@@ -8,9 +8,9 @@ import (
 	"io"
 	"slices"
 	"strings"
-	"time"
 
 	"go.uber.org/zap"
+	"golang.org/x/sys/unix"
 
 	"github.com/masqd/masqd/internal/agent"
 	"github.com/masqd/masqd/internal/config"
@@ -246,8 +246,10 @@ func runCleanup(ctx context.Context, s *settings, args []string, e env) error {
 	return nil
 }
 
+// cleanupLegacy removes ip-masq-agent's chains and jumps, but only while
+// masqd's own chain is in the kernel, unless --force.
 func cleanupLegacy(ctx context.Context, c *nft.Conn, s *settings, stdout io.Writer) error {
-	found, err := c.FindLegacy(ctx, legacyExtra(s)...)
+	found, err := c.FindLegacy(ctx, agent.LegacyExtra(nft.Options{Chain: s.masqChain})...)
 	if err != nil {
 		return kernelHint(s, err)
 	}
@@ -257,6 +259,15 @@ func cleanupLegacy(ctx context.Context, c *nft.Conn, s *settings, stdout io.Writ
 		fmt.Fprintln(stdout, "and remove them with: iptables-legacy -t nat -D POSTROUTING <the -j IP-MASQ-AGENT rule>; iptables-legacy -t nat -F IP-MASQ-AGENT; iptables-legacy -t nat -X IP-MASQ-AGENT")
 		return nil
 	}
+	st, err := c.Counters(ctx, s.table, s.masqChain)
+	if err != nil && !errors.Is(err, unix.ENOENT) {
+		return kernelHint(s, err)
+	}
+	if !s.force && (err != nil || len(st.Rules) == 0) {
+		return fmt.Errorf("refusing to remove ip-masq-agent's rules: masqd's chain %s of table inet %s is not in the kernel, so the node "+
+			"would be left without masquerading.\nStart masqd (or run masqd --once) first, then run masqd cleanup --legacy "+
+			"again; --force removes them anyway", s.masqChain, s.table)
+	}
 	if err := c.CleanupLegacy(ctx, found); err != nil {
 		return kernelHint(s, err)
 	}
@@ -265,61 +276,3 @@ func cleanupLegacy(ctx context.Context, c *nft.Conn, s *settings, stdout io.Writ
 	}
 	return nil
 }
-
-// legacyExtra adds a custom --masq-chain to the names ip-masq-agent used.
-func legacyExtra(s *settings) []string {
-	if s.masqChain != nft.DefaultChain {
-		return []string{s.masqChain}
-	}
-	return nil
-}
-
-// runOnce converges once. Unlike the agent it logs a sync that changed
-// nothing at info: it is the command's only answer.
-func runOnce(ctx context.Context, s *settings, log *zap.Logger) error {
-	cfg, opts, rs, err := load(s)
-	if err != nil {
-		return err
-	}
-	c, err := openKernel(s)
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	warnForeignSNAT(s, opts, log)
-	start := time.Now()
-	res, err := c.Sync(ctx, rs)
-	if err != nil {
-		return kernelHint(s, err)
-	}
-	took := time.Since(start)
-	if res.Changed() {
-		fields := append(agent.SyncFields(res, took, onceReason{}), zap.String("config", cfg.Summary()))
-		log.Info("synced", fields...)
-	} else {
-		log.Info("in sync; nothing changed", zap.String("reason", "once"), zap.Duration("took", took),
-			zap.Uint32("generation", res.Generation), zap.String("config", cfg.Summary()))
-	}
-	warnLegacy(ctx, c, s, log)
-	return nil
-}
-
-// warnLegacy tells the operator about ip-masq-agent's leftovers and returns
-// how many it found.
-func warnLegacy(ctx context.Context, c *nft.Conn, s *settings, log *zap.Logger) int {
-	found, err := c.FindLegacy(ctx, legacyExtra(s)...)
-	if err != nil {
-		log.Debug("could not look for ip-masq-agent leftovers", zap.Error(err))
-		return 0
-	}
-	for _, l := range found {
-		log.Warn("ip-masq-agent's rules are still installed and run before masqd's; remove them with: masqd cleanup --legacy",
-			zap.Stringer("leftover", l), zap.String("iptables_equivalent", l.IptablesCommand()))
-	}
-	return len(found)
-}
-
-// onceReason is why a --once sync ran, in its log line.
-type onceReason struct{}
-
-func (onceReason) String() string { return "once" }
