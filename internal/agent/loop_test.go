@@ -1,7 +1,10 @@
 package agent
 
 import (
+	"context"
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -255,5 +258,40 @@ func TestWatchDegraded(t *testing.T) {
 	h.resync()
 	if !strings.Contains(h.k.text(), "192.0.2.0/24") || h.metric("masqd_config_watch_degraded") != 1 {
 		t.Errorf("degraded %v; kernel after the resync:\n%s", h.metric("masqd_config_watch_degraded"), h.k.text())
+	}
+}
+
+// TestOnce: one pass that returns its errors instead of retrying, and
+// removes ip-masq-agent's rules only after its sync succeeded.
+func TestOnce(t *testing.T) {
+	for _, tc := range []struct {
+		name, cfg string
+		syncErr   error
+		wantErr   string
+		removals  int
+	}{
+		{"good", cfgA, nil, "", 1},
+		{"invalid config", bad, nil, "host bits set", 0},
+		{"sync fails", cfgA, errors.New("EBUSY"), "EBUSY", 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "config")
+			if err := os.WriteFile(path, []byte(tc.cfg), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			k := &fakeKernel{legacy: ipMasqAgent}
+			if tc.syncErr != nil {
+				k.errs = []error{tc.syncErr}
+			}
+			a := New(k, Options{ConfigPath: path, Ruleset: nft.DefaultOptions(), RemoveLegacy: true})
+			k.ready = func() bool { ok, _ := a.Ready(); return ok }
+			err := a.Once(context.Background())
+			if (err == nil) != (tc.wantErr == "") || (err != nil && !strings.Contains(err.Error(), tc.wantErr)) {
+				t.Fatalf("Once = %v, want an error containing %q", err, tc.wantErr)
+			}
+			if len(k.removals) != tc.removals || (tc.removals > 0 && k.removals[0] != removal{chains: 2, table: true, ready: true}) {
+				t.Errorf("removals %+v, want %d after a sync", k.removals, tc.removals)
+			}
+		})
 	}
 }
