@@ -24,7 +24,7 @@ func newAgent(s *settings, log *zap.Logger, m *agent.Metrics) (*nft.Conn, *agent
 	if err != nil {
 		return nil, nil, err
 	}
-	c, err := openKernel(s)
+	c, err := nft.Open(s.netns)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -40,7 +40,7 @@ func runOnce(ctx context.Context, s *settings, log *zap.Logger) error {
 		return err
 	}
 	defer c.Close()
-	return kernelHint(s, a.Once(ctx))
+	return a.Once(ctx)
 }
 
 // runAgent runs until SIGTERM/SIGINT and leaves the rules in place, unless

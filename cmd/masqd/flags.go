@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/netip"
 	"os"
 	"runtime"
@@ -233,9 +234,11 @@ func isTerminal(w io.Writer) bool {
 	return err == nil
 }
 
-// kernelHint adds what to do to a permission error from the kernel.
+// kernelHint adds what to do to a permission error from the kernel. A
+// file's permission error (an unreadable config) is not the kernel's.
 func kernelHint(s *settings, err error) error {
-	if !errors.Is(err, unix.EPERM) && !errors.Is(err, os.ErrPermission) {
+	var perr *fs.PathError
+	if errors.As(err, &perr) || (!errors.Is(err, unix.EPERM) && !errors.Is(err, os.ErrPermission)) {
 		return err
 	}
 	hint := "masqd needs CAP_NET_ADMIN (run as root or grant the capability)"

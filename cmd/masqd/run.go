@@ -10,7 +10,6 @@ import (
 	"strings"
 
 	"go.uber.org/zap"
-	"golang.org/x/sys/unix"
 
 	"github.com/masqd/masqd/internal/agent"
 	"github.com/masqd/masqd/internal/config"
@@ -147,7 +146,7 @@ func reportError(w io.Writer, s *settings, err error) {
 		fmt.Fprintf(w, "%d problem(s) in %s\n", len(cerr.Problems), s.configPath)
 		return
 	}
-	fmt.Fprintf(w, "masqd: %v\n", err)
+	fmt.Fprintf(w, "masqd: %v\n", kernelHint(s, err))
 }
 
 func noArgs(cmd string, args []string) error {
@@ -214,19 +213,11 @@ func runCheck(_ context.Context, s *settings, args []string, e env) error {
 	return nil
 }
 
-func openKernel(s *settings) (*nft.Conn, error) {
-	c, err := nft.Open(s.netns)
-	if err != nil {
-		return nil, kernelHint(s, err)
-	}
-	return c, nil
-}
-
 func runCleanup(ctx context.Context, s *settings, args []string, e env) error {
 	if err := noArgs("cleanup", args); err != nil {
 		return err
 	}
-	c, err := openKernel(s)
+	c, err := nft.Open(s.netns)
 	if err != nil {
 		return err
 	}
@@ -236,7 +227,7 @@ func runCleanup(ctx context.Context, s *settings, args []string, e env) error {
 	}
 	ok, err := c.Delete(ctx, s.table)
 	if err != nil {
-		return kernelHint(s, err)
+		return err
 	}
 	if ok {
 		fmt.Fprintf(e.stdout, "deleted table inet %s\n", s.table)
@@ -249,30 +240,18 @@ func runCleanup(ctx context.Context, s *settings, args []string, e env) error {
 // cleanupLegacy removes ip-masq-agent's chains and jumps, but only while
 // masqd's own chain is in the kernel, unless --force.
 func cleanupLegacy(ctx context.Context, c *nft.Conn, s *settings, stdout io.Writer) error {
-	found, err := c.FindLegacy(ctx, agent.LegacyExtra(nft.Options{Chain: s.masqChain})...)
-	if err != nil {
-		return kernelHint(s, err)
+	removed, err := agent.CleanupLegacy(ctx, c, nft.Options{Table: s.table, Chain: s.masqChain}, s.force)
+	if nerr := (*agent.NotInKernelError)(nil); errors.As(err, &nerr) {
+		return fmt.Errorf("refusing to remove ip-masq-agent's rules: %w, so the node would be left without masquerading.\n"+
+			"Start masqd (or run masqd --once) first, then run masqd cleanup --legacy again; --force removes them anyway", err)
 	}
-	if len(found) == 0 {
-		fmt.Fprintln(stdout, "no ip-masq-agent chains in iptables-nft's nat tables.")
-		fmt.Fprintln(stdout, "Rules written by iptables-legacy are invisible to nftables; check with: iptables-legacy -t nat -S | grep -i masq")
-		fmt.Fprintln(stdout, "and remove them with: iptables-legacy -t nat -D POSTROUTING <the -j IP-MASQ-AGENT rule>; iptables-legacy -t nat -F IP-MASQ-AGENT; iptables-legacy -t nat -X IP-MASQ-AGENT")
-		return nil
+	if err == nil && len(removed) == 0 {
+		fmt.Fprint(stdout, "no ip-masq-agent chains in iptables-nft's nat tables.\n"+
+			"Rules written by iptables-legacy are invisible to nftables; check with: iptables-legacy -t nat -S | grep -i masq\n"+
+			"and remove them with: iptables-legacy -t nat -D POSTROUTING <the -j IP-MASQ-AGENT rule>; iptables-legacy -t nat -F IP-MASQ-AGENT; iptables-legacy -t nat -X IP-MASQ-AGENT\n")
 	}
-	st, err := c.Counters(ctx, s.table, s.masqChain)
-	if err != nil && !errors.Is(err, unix.ENOENT) {
-		return kernelHint(s, err)
-	}
-	if !s.force && (err != nil || len(st.Rules) == 0) {
-		return fmt.Errorf("refusing to remove ip-masq-agent's rules: masqd's chain %s of table inet %s is not in the kernel, so the node "+
-			"would be left without masquerading.\nStart masqd (or run masqd --once) first, then run masqd cleanup --legacy "+
-			"again; --force removes them anyway", s.masqChain, s.table)
-	}
-	if err := c.CleanupLegacy(ctx, found); err != nil {
-		return kernelHint(s, err)
-	}
-	for _, l := range found {
+	for _, l := range removed {
 		fmt.Fprintf(stdout, "removed %s\n", l)
 	}
-	return nil
+	return err
 }

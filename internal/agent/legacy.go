@@ -2,9 +2,12 @@ package agent
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"slices"
 
 	"go.uber.org/zap"
+	"golang.org/x/sys/unix"
 
 	"github.com/masqd/masqd/internal/nft"
 )
@@ -79,4 +82,37 @@ func (a *Agent) removeLegacy(ctx context.Context, found []nft.Legacy) {
 		a.log.Info("removed ip-masq-agent's rules now that masqd's table is in sync (--remove-legacy-rules)", zap.Stringer("removed", l))
 	}
 	a.legacy.told = false
+}
+
+// NotInKernelError is why CleanupLegacy refuses: masqd's chain is not in
+// the kernel, so removing ip-masq-agent's rules would leave the node
+// without masquerading.
+type NotInKernelError struct{ Table, Chain string }
+
+func (e *NotInKernelError) Error() string {
+	return fmt.Sprintf("masqd's chain %s of table inet %s is not in the kernel", e.Chain, e.Table)
+}
+
+// CleanupLegacy removes ip-masq-agent's chains and their jumps, as `masqd
+// cleanup --legacy` does, and returns what it removed. Unless force, it
+// refuses with a *NotInKernelError, removing nothing, when any were found while
+// masqd's chain (opts' table and chain, with rules) is not in the kernel.
+func CleanupLegacy(ctx context.Context, k Kernel, opts nft.Options, force bool) ([]nft.Legacy, error) {
+	found, err := k.FindLegacy(ctx, LegacyExtra(opts)...)
+	if err != nil || len(found) == 0 {
+		return nil, err
+	}
+	if !force {
+		st, err := k.Counters(ctx, opts.Table, opts.Chain)
+		if err != nil && !errors.Is(err, unix.ENOENT) {
+			return nil, err
+		}
+		if err != nil || len(st.Rules) == 0 {
+			return nil, &NotInKernelError{Table: opts.Table, Chain: opts.Chain}
+		}
+	}
+	if err := k.CleanupLegacy(ctx, found); err != nil {
+		return nil, err
+	}
+	return found, nil
 }

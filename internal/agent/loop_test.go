@@ -295,3 +295,37 @@ func TestOnce(t *testing.T) {
 		})
 	}
 }
+
+// TestCleanupLegacy: the removal behind `masqd cleanup --legacy` refuses,
+// removing nothing, while masqd's chain is not in the kernel, unless forced.
+func TestCleanupLegacy(t *testing.T) {
+	opts := nft.DefaultOptions()
+	rs := nft.Build(&config.Config{}, opts)
+	for _, tc := range []struct {
+		name           string
+		table          *nft.Ruleset
+		legacy         []nft.Legacy
+		force, refused bool
+		removed        int
+	}{
+		{"no table", nil, ipMasqAgent, false, true, 0},
+		{"no table, forced", nil, ipMasqAgent, true, false, 2},
+		{"synced", rs, ipMasqAgent, false, false, 2},
+		{"nothing to remove", nil, nil, false, false, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			k := &fakeKernel{table: tc.table, legacy: tc.legacy, ready: func() bool { return false }}
+			removed, err := CleanupLegacy(context.Background(), k, opts, tc.force)
+			var nerr *NotInKernelError
+			if errors.As(err, &nerr) != tc.refused || (err != nil && !tc.refused) {
+				t.Fatalf("err = %v, want refused %v", err, tc.refused)
+			}
+			if tc.refused && err.Error() != "masqd's chain postrouting of table inet masqd is not in the kernel" {
+				t.Errorf("refusal says %q", err)
+			}
+			if len(removed) != tc.removed || len(k.removals) != min(tc.removed, 1) || (tc.removed > 0 && len(k.legacy) != 0) {
+				t.Errorf("removed %v, kernel calls %+v, left %v", removed, k.removals, k.legacy)
+			}
+		})
+	}
+}
