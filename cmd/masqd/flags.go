@@ -86,23 +86,8 @@ var ipMasqAgentFlags = []string{"masq-chain", "nomasq-all-reserved-ranges", "ena
 // the DaemonSet.
 var ignoredGlogFlags = []string{"v", "logtostderr", "alsologtostderr", "stderrthreshold", "log_dir", "log_file", "vmodule", "skip_headers"}
 
-// ignored is the flag.Value of an ignored glog flag: it records that the
-// flag was given and drops the value.
-type ignored struct {
-	name string
-	seen *[]string
-}
-
-func (i ignored) String() string { return "" }
-
-func (i ignored) Set(string) error {
-	*i.seen = append(*i.seen, i.name)
-	return nil
-}
-
-func (i ignored) IsBoolFlag() bool {
-	return i.name == "logtostderr" || i.name == "alsologtostderr" || i.name == "skip_headers"
-}
+// glogBoolFlags are those of ignoredGlogFlags that take no value.
+var glogBoolFlags = []string{"logtostderr", "alsologtostderr", "skip_headers"}
 
 // newFlagSet defines the flags of the command named name that groups
 // selects, storing their values in s and the names of ignored glog flags
@@ -143,7 +128,12 @@ func newFlagSet(name string, groups flagGroups, s *settings, seenGlog *[]string,
 	fs.StringVar(&s.logLevel, "log-level", "info", "log `level`: debug, info, warn or error")
 	fs.StringVar(&s.logFormat, "log-format", "", "log `format`: json or console (default: console when stderr is a terminal, json otherwise)")
 	for _, n := range ignoredGlogFlags {
-		fs.Var(ignored{name: n, seen: seenGlog}, n, "ignored: ip-masq-agent's glog flag; masqd uses --log-level")
+		seen := func(string) error { *seenGlog = append(*seenGlog, n); return nil }
+		if slices.Contains(glogBoolFlags, n) {
+			fs.BoolFunc(n, "ignored: ip-masq-agent's glog flag; masqd uses --log-level", seen)
+		} else {
+			fs.Func(n, "ignored: ip-masq-agent's glog flag; masqd uses --log-level", seen)
+		}
 	}
 	return fs
 }
@@ -320,15 +310,11 @@ func printFlags(w io.Writer, fs *flag.FlagSet) {
 
 // defaultText is " (default X)" for flags whose default is not the zero value.
 func defaultText(f *flag.Flag) string {
-	switch v := f.Value.(flag.Getter).Get().(type) {
-	case bool:
-		if v {
-			return " (default true)"
-		}
-	case string:
-		if v != "" {
-			return fmt.Sprintf(" (default %q)", v)
-		}
+	switch f.DefValue {
+	case "", "false":
+		return ""
+	case "true":
+		return " (default true)"
 	}
-	return ""
+	return fmt.Sprintf(" (default %q)", f.DefValue)
 }
