@@ -42,7 +42,7 @@ var commands = []command{
 	{"explain", [][2]string{{"masqd explain [flags] IP...", "say whether traffic to each address is masqueraded, and why"}}, flagsRuleset | flagsExplain, runExplain},
 	{"cleanup", [][2]string{
 		{"masqd cleanup [flags]", "delete masqd's table, and nothing else"},
-		{"masqd cleanup --legacy", "delete ip-masq-agent's chain and jump (iptables-nft) once masqd's table is in"},
+		{"masqd cleanup --legacy", "delete ip-masq-agent's chain and jump (iptables-nft) if masqd's table is in place"},
 	}, flagsRuleset | flagsKernel | flagsLegacy, runCleanup},
 }
 
