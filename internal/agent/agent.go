@@ -76,7 +76,7 @@ type Agent struct {
 	log     *zap.Logger
 	m       *Metrics
 	clock   watch.Clock
-	trigger *watch.Trigger
+	trigger *watch.Trigger // fired by the file watch, the ticker, the monitor and retries
 
 	// Owned by the Run goroutine.
 	good     *config.Config // last valid config; nil until one is read
@@ -131,10 +131,6 @@ func New(k Kernel, opts Options) *Agent {
 	a.m.bind(a)
 	return a
 }
-
-// Trigger is where changes are reported; the agent's own file watch,
-// resync ticker and nftables monitor fire it.
-func (a *Agent) Trigger() *watch.Trigger { return a.trigger }
 
 // Run watches the config and loops until ctx ends. It returns nil then:
 // stopping leaves the kernel's rules in place. It returns an error only

@@ -253,7 +253,7 @@ func (h *harness) waitPass() {
 // fileChanged reports a file event, as the watcher would, and waits.
 func (h *harness) fileChanged() {
 	h.t.Helper()
-	h.a.Trigger().Fire(watch.ReasonFile)
+	h.a.trigger.Fire(watch.ReasonFile)
 	h.waitPass()
 }
 
@@ -387,7 +387,7 @@ func TestRetryWithBackoff(t *testing.T) {
 	h.k.table = nil // someone deleted the table...
 	h.k.errs = []error{unix.EBUSY, unix.ENOBUFS, unix.EPERM, unix.EBUSY}
 	h.k.mu.Unlock()
-	h.a.Trigger().Fire(watch.ReasonKernel) // ...and the monitor said so
+	h.a.trigger.Fire(watch.ReasonKernel) // ...and the monitor said so
 	h.waitPass()
 	// Delays double from 100ms and stop at 400ms.
 	for i, d := range []time.Duration{100, 200, 400, 400} {
@@ -421,7 +421,7 @@ func TestRetryAfterLostAck(t *testing.T) {
 	h.k.errs = []error{afterCommit{unix.ENOBUFS}}
 	commits := h.k.commits
 	h.k.mu.Unlock()
-	h.a.Trigger().Fire(watch.ReasonKernel)
+	h.a.trigger.Fire(watch.ReasonKernel)
 	h.waitPass()
 	if h.ready() {
 		t.Error("ready right after a failed sync")
