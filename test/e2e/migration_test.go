@@ -55,6 +55,13 @@ func natTable(t *testing.T, b *testbed.Bed) string {
 func TestMigration(t *testing.T) {
 	b := newBed(t)
 	installIPMasqAgent(t, b)
+	// Before masqd's table is there, removing ip-masq-agent's rules would
+	// leave the node without masquerading: cleanup refuses.
+	if out, err := runMasqd(b, "cleanup", "--legacy"); err == nil || !strings.Contains(out, "refusing to remove ip-masq-agent's rules") ||
+		!strings.Contains(natTable(t, b), "IP-MASQ-AGENT") {
+		t.Errorf("cleanup --legacy without masqd's table: %v, chain kept %v:\n%s", err, strings.Contains(natTable(t, b), "IP-MASQ-AGENT"), out)
+	}
+	checkTraffic(t, b, expect{"11.11.11.11": true})
 	// masqd's config exempts 192.168.0.0/16, ip-masq-agent's does not.
 	cfg := writeConfig(t, "nonMasqueradeCIDRs: [10.0.0.0/8, 192.168.0.0/16]\n")
 	out := masqd(t, b, "--once", "--config", cfg)
