@@ -5,7 +5,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"io/fs"
 	"net/netip"
 	"os"
 	"runtime"
@@ -227,7 +226,7 @@ func isTerminal(w io.Writer) bool {
 // kernelHint adds what to do to a permission error from the kernel. A
 // file's permission error (an unreadable config) is not the kernel's.
 func kernelHint(s *settings, err error) error {
-	var perr *fs.PathError
+	var perr *os.PathError
 	if errors.As(err, &perr) || (!errors.Is(err, unix.EPERM) && !errors.Is(err, os.ErrPermission)) {
 		return err
 	}
