@@ -8,9 +8,6 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.uber.org/zap"
 
 	"github.com/masqd/masqd/internal/agent"
@@ -46,10 +43,9 @@ func runOnce(ctx context.Context, s *settings, log *zap.Logger) error {
 // runAgent runs until SIGTERM/SIGINT and leaves the rules in place, unless
 // --cleanup-on-exit.
 func runAgent(ctx context.Context, s *settings, log *zap.Logger) error {
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m := agent.NewMetrics()
-	if err := m.Register(reg); err != nil {
+	mh, err := m.Handler()
+	if err != nil {
 		return err
 	}
 	c, a, err := newAgent(s, log, m)
@@ -58,7 +54,7 @@ func runAgent(ctx context.Context, s *settings, log *zap.Logger) error {
 	}
 	defer c.Close()
 	metrics := http.NewServeMux()
-	metrics.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	metrics.Handle("/metrics", mh)
 	for _, srv := range []struct {
 		name, addr string
 		h          http.Handler

@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	"errors"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -327,5 +328,20 @@ func TestCleanupLegacy(t *testing.T) {
 				t.Errorf("removed %v, kernel calls %+v, left %v", removed, k.removals, k.legacy)
 			}
 		})
+	}
+}
+
+// TestMetricsHandler: the handler serves masqd's metrics with Go's.
+func TestMetricsHandler(t *testing.T) {
+	h, err := NewMetrics().Handler()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	for _, want := range []string{"\nmasqd_config_valid 0\n", "\nmasqd_legacy_rules_removed_total 0\n", "\ngo_goroutines "} {
+		if !strings.Contains(rec.Body.String(), want) {
+			t.Errorf("no %q in:\n%s", strings.TrimSpace(want), rec.Body.String())
+		}
 	}
 }

@@ -2,9 +2,12 @@ package agent
 
 import (
 	"context"
+	"net/http"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/masqd/masqd/internal/nft"
 )
@@ -85,6 +88,22 @@ func NewMetrics() *Metrics {
 		return 0
 	})
 	return m
+}
+
+// Handler serves the metrics, with the Go runtime's and the process's, in
+// Prometheus' text format. Call it once.
+func (m *Metrics) Handler() (http.Handler, error) {
+	reg := prometheus.NewRegistry()
+	if err := reg.Register(collectors.NewGoCollector()); err != nil {
+		return nil, err
+	}
+	if err := reg.Register(collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})); err != nil {
+		return nil, err
+	}
+	if err := m.Register(reg); err != nil {
+		return nil, err
+	}
+	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), nil
 }
 
 // Register adds the metrics to r.
