@@ -6,6 +6,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -179,7 +180,7 @@ func TestRemoveLegacyAfterFirstSync(t *testing.T) {
 	h.write(cfgA)
 	h.fileChanged()
 	want := []removal{{chains: 2, table: true, ready: true}}
-	if !slicesEqual(h.k.removals, want) {
+	if !slices.Equal(h.k.removals, want) {
 		t.Fatalf("removals %+v, want %+v", h.k.removals, want)
 	}
 	if h.metric("masqd_legacy_rules_removed_total") != 2 || h.metric("masqd_legacy_ip_masq_agent_chains") != 0 {
@@ -205,7 +206,7 @@ func TestRemoveLegacyNotWhileNotReady(t *testing.T) {
 	h.clock.BlockUntil(2) // the retry and the ticker
 	h.clock.Advance(100 * time.Millisecond)
 	h.waitPass()
-	if want := []removal{{chains: 2, table: true, ready: true}}; !slicesEqual(h.k.removals, want) {
+	if want := []removal{{chains: 2, table: true, ready: true}}; !slices.Equal(h.k.removals, want) {
 		t.Fatalf("after the retry synced: removals %+v, want %+v", h.k.removals, want)
 	}
 
@@ -223,21 +224,9 @@ func TestRemoveLegacyNotWhileNotReady(t *testing.T) {
 	}
 	h.write(cfgA)
 	h.fileChanged()
-	if want := []removal{{2, true, true}, {1, true, true}}; !slicesEqual(h.k.removals, want) {
+	if want := []removal{{2, true, true}, {1, true, true}}; !slices.Equal(h.k.removals, want) {
 		t.Fatalf("after the fix: removals %+v, want %+v", h.k.removals, want)
 	}
-}
-
-func slicesEqual(a, b []removal) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // TestWatchDegraded: while the file watch may miss events, the gauge says
