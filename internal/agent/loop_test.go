@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/google/nftables"
+	"golang.org/x/sys/unix"
 
 	"github.com/masqd/masqd/internal/config"
 	"github.com/masqd/masqd/internal/nft"
@@ -54,8 +54,8 @@ func (h *harness) noMonitorEvent() {
 
 // ipMasqAgent is what ip-masq-agent leaves in iptables-nft's nat tables.
 var ipMasqAgent = []nft.Legacy{
-	{Family: nftables.TableFamilyIPv4, Table: "nat", Chain: "IP-MASQ-AGENT", Rules: 4, Jumps: []uint64{7}},
-	{Family: nftables.TableFamilyIPv6, Table: "nat", Chain: "IP-MASQ-AGENT", Rules: 3, Jumps: []uint64{9}},
+	{Family: unix.NFPROTO_IPV4, Table: "nat", Chain: "IP-MASQ-AGENT", Rules: 4, Jumps: []uint64{7}},
+	{Family: unix.NFPROTO_IPV6, Table: "nat", Chain: "IP-MASQ-AGENT", Rules: 3, Jumps: []uint64{9}},
 }
 
 func withLegacy(remove bool) func(*Options, *fakeKernel) {
