@@ -177,7 +177,9 @@ func TestAgent(t *testing.T) {
 	t.Logf("recovery: %v", eventually(t, settle, "recovery", sourceIs(b, "172.20.0.10", testbed.PodIP4)))
 	eventually(t, settle, "ready again", statusIs(url+"/readyz", 200))
 
-	// Someone deletes the table: the monitor notices and masqd restores it.
+	// Someone deletes the table: the monitor notices and masqd restores it,
+	// long before the 60 s resync would.
+	eventually(t, settle, "the nftables monitor running", metricIs(p, "masqd_nftables_monitor_up", 1))
 	if out, err := b.Exec(context.Background(), b.NodeNS, "nft", "delete", "table", "inet", "masqd"); err != nil {
 		t.Fatalf("nft delete table: %v %s", err, out)
 	}
