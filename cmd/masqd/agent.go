@@ -8,133 +8,97 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.uber.org/zap"
 
 	"github.com/masqd/masqd/internal/agent"
 	"github.com/masqd/masqd/internal/nft"
-	"github.com/masqd/masqd/internal/watch"
 )
 
-// runAgent runs until SIGTERM/SIGINT and leaves the rules in place, unless
-// --cleanup-on-exit.
-func runAgent(ctx context.Context, s *settings, log *zap.Logger) error {
+// newAgent opens the kernel and returns an agent on it, configured by the
+// flags; the caller closes the Conn.
+func newAgent(s *settings, log *zap.Logger, m *agent.Metrics) (*nft.Conn, *agent.Agent, error) {
 	opts, err := s.rulesetOptions()
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
-	c, err := openKernel(s)
+	c, err := nft.Open(s.netns)
+	if err != nil {
+		return nil, nil, err
+	}
+	warnForeignSNAT(s, opts, log)
+	return c, agent.New(c, agent.Options{ConfigPath: s.configPath, Config: s.configOptions(), Ruleset: opts,
+		Log: log, Metrics: m, RemoveLegacy: s.removeLegacy}), nil
+}
+
+// runOnce converges once, as one pass of the agent.
+func runOnce(ctx context.Context, s *settings, log *zap.Logger) error {
+	c, a, err := newAgent(s, log, nil)
 	if err != nil {
 		return err
 	}
 	defer c.Close()
-	warnForeignSNAT(s, opts, log)
+	return a.Once(ctx)
+}
 
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+// runAgent runs until SIGTERM/SIGINT and leaves the rules in place, unless
+// --cleanup-on-exit.
+func runAgent(ctx context.Context, s *settings, log *zap.Logger) error {
 	m := agent.NewMetrics()
-	if err := m.Register(reg); err != nil {
-		return err
-	}
-	legacy := prometheus.NewGauge(prometheus.GaugeOpts{
-		Name: "masqd_legacy_ip_masq_agent_chains",
-		Help: "ip-masq-agent chains still installed in iptables-nft's nat tables; remove them with masqd cleanup --legacy.",
-	})
-	reg.MustRegister(legacy)
-
-	var files *watch.Files
-	a := agent.New(c, agent.Options{
-		ConfigPath: s.configPath, Config: s.configOptions(), Ruleset: opts, Log: log, Metrics: m,
-		FilesWatched: func() bool { return files != nil && files.UpToDate() },
-	})
-	files, err = watch.WatchFiles(s.configPath, a.Trigger(), log)
+	mh, err := m.Handler()
 	if err != nil {
 		return err
 	}
-	defer files.Close()
-	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-		Name: "masqd_config_watch_degraded",
-		Help: "1 while file events may be missed (inotify failed or overflowed): config changes then wait for the resync interval.",
-	}, func() float64 {
-		if files.Degraded() {
-			return 1
-		}
-		return 0
-	}))
-
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	go func() {
-		select {
-		case <-a.FirstSync():
-		case <-ctx.Done():
-			return
-		}
-		err := c.Monitor(ctx, opts.Table, func() { a.Trigger().Fire(watch.ReasonKernel) })
-		if err != nil {
-			log.Warn("nftables monitor stopped; drift is found on the next resync", zap.Error(err))
-		}
-	}()
-	go func() {
-		// ip-masq-agent's leftovers: warned about once, counted on every resync.
-		warned := false
-		t := time.NewTicker(time.Minute)
-		defer t.Stop()
-		for {
-			found, err := c.FindLegacy(ctx, legacyExtra(s)...)
-			if err == nil {
-				legacy.Set(float64(len(found)))
-				if len(found) > 0 && !warned {
-					warned = warnLegacy(ctx, c, s, log) > 0
-				}
-			}
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-			}
-		}
-	}()
-
-	metricsMux := http.NewServeMux()
-	metricsMux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	c, a, err := newAgent(s, log, m)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	metrics := http.NewServeMux()
+	metrics.Handle("/metrics", mh)
 	for _, srv := range []struct {
 		name, addr string
 		h          http.Handler
-	}{{"metrics", s.metricsAddr, metricsMux}, {"health", s.healthAddr, a.HealthHandler()}} {
-		if srv.addr == "" || srv.addr == "0" {
-			continue
-		}
-		ln, err := net.Listen("tcp", srv.addr)
+	}{{"metrics", s.metricsAddr, metrics}, {"health", s.healthAddr, a.HealthHandler()}} {
+		stop, err := serve(srv.name, srv.addr, srv.h, log)
 		if err != nil {
-			return fmt.Errorf("listen for %s on %s: %w", srv.name, srv.addr, err)
+			return err
 		}
-		hs := &http.Server{Handler: srv.h, ReadHeaderTimeout: 5 * time.Second}
-		go func() {
-			if err := hs.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-				log.Error("http server stopped", zap.String("server", srv.name), zap.Error(err))
-			}
-		}()
-		defer hs.Close()
+		defer stop()
 	}
 	log.Info("masqd started", zap.String("version", versionString()), zap.String("config", s.configPath),
-		zap.String("table", opts.Table), zap.Bool("ipv6", opts.EnableIPv6))
-
+		zap.String("table", s.table), zap.Bool("ipv6", s.enableIPv6), zap.Bool("remove_legacy_rules", s.removeLegacy))
 	runErr := a.Run(ctx)
-	if s.cleanupOnExit {
-		dctx, dcancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer dcancel()
-		if _, err := c.Delete(dctx, opts.Table); err != nil {
-			log.Error("could not delete the table on exit", zap.Error(err))
-		} else {
-			log.Info("deleted the table on exit (--cleanup-on-exit)", zap.String("table", opts.Table))
-		}
+	if !s.cleanupOnExit {
+		log.Info("stopping; the rules stay in place", zap.String("table", s.table))
+		return runErr
+	}
+	dctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if _, err := c.Delete(dctx, s.table); err != nil {
+		log.Error("could not delete the table on exit", zap.Error(err))
 	} else {
-		log.Info("stopping; the rules stay in place", zap.String("table", opts.Table))
+		log.Info("deleted the table on exit (--cleanup-on-exit)", zap.String("table", s.table))
 	}
 	return runErr
+}
+
+// serve serves h on addr until the returned function is called; an addr of
+// "" or "0" serves nothing.
+func serve(name, addr string, h http.Handler, log *zap.Logger) (stop func(), err error) {
+	if addr == "" || addr == "0" {
+		return func() {}, nil
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen for %s on %s: %w", name, addr, err)
+	}
+	hs := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		if err := hs.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("http server stopped", zap.String("server", name), zap.Error(err))
+		}
+	}()
+	return func() { hs.Close() }, nil
 }
 
 var _ agent.Kernel = (*nft.Conn)(nil)

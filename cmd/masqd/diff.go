@@ -37,14 +37,14 @@ func runDiff(ctx context.Context, s *settings, args []string, e env) error {
 	if err != nil {
 		return &exitError{2, err}
 	}
-	c, err := openKernel(s)
+	c, err := nft.Open(s.netns)
 	if err != nil {
 		return &exitError{2, err}
 	}
 	defer c.Close()
 	d, err := c.Diff(ctx, rs)
 	if err != nil {
-		return &exitError{2, kernelHint(s, err)}
+		return &exitError{2, err}
 	}
 	if d.Empty() {
 		return nil

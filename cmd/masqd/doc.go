@@ -3,10 +3,11 @@
 // README.md.
 //
 // This package owns the command line: one flag.FlagSet per command (the
-// agent, render, check, explain, diff, cleanup), the logger, the exit codes and
-// what the commands print. It wires internal/config, internal/nft,
-// internal/watch and internal/agent together and serves the metrics and
-// health endpoints.
+// agent, render, check, explain, diff, cleanup), the logger, the exit codes, the
+// signals and what the commands print. It hands the flags to internal/agent,
+// which owns the whole loop (the config watch, the nftables monitor,
+// ip-masq-agent's leftovers, every masqd_* metric), and serves the agent's
+// metrics and health endpoints.
 //
 // It must not parse config files (internal/config does), compute or encode
 // rules, or talk netlink itself (internal/nft does), and it keeps no flag

@@ -54,7 +54,9 @@ type settings struct {
 	healthAddr    string
 	cleanupOnExit bool
 	showVersion   bool
+	removeLegacy  bool
 	legacy        bool
+	force         bool
 	strict        bool
 
 	// configSet says --config was given; stdin is what --config - reads.
@@ -71,9 +73,10 @@ const (
 	flagsRuleset flagGroups = 1 << iota
 	// flagsKernel: --netns.
 	flagsKernel
-	// flagsAgent: --once, the HTTP addresses, --cleanup-on-exit, --version.
+	// flagsAgent: --once, the HTTP addresses, --cleanup-on-exit,
+	// --remove-legacy-rules, --version.
 	flagsAgent
-	// flagsLegacy: cleanup's --legacy.
+	// flagsLegacy: cleanup's --legacy and --force.
 	flagsLegacy
 	// flagsExplain: explain's --source.
 	flagsExplain
@@ -96,23 +99,8 @@ var ipMasqAgentFlags = []string{"masq-chain", "nomasq-all-reserved-ranges", "ena
 // the DaemonSet.
 var ignoredGlogFlags = []string{"v", "logtostderr", "alsologtostderr", "stderrthreshold", "log_dir", "log_file", "vmodule", "skip_headers"}
 
-// ignored is the flag.Value of an ignored glog flag: it records that the
-// flag was given and drops the value.
-type ignored struct {
-	name string
-	seen *[]string
-}
-
-func (i ignored) String() string { return "" }
-
-func (i ignored) Set(string) error {
-	*i.seen = append(*i.seen, i.name)
-	return nil
-}
-
-func (i ignored) IsBoolFlag() bool {
-	return i.name == "logtostderr" || i.name == "alsologtostderr" || i.name == "skip_headers"
-}
+// glogBoolFlags are those of ignoredGlogFlags that take no value.
+var glogBoolFlags = []string{"logtostderr", "alsologtostderr", "skip_headers"}
 
 // newFlagSet defines the flags of the command named name that groups
 // selects, storing their values in s and the names of ignored glog flags
@@ -146,6 +134,7 @@ func newFlagSet(name string, groups flagGroups, s *settings, seenGlog *[]string,
 		fs.StringVar(&s.metricsAddr, "metrics-bind-address", "127.0.0.1:9761", "serve /metrics on `address`; 0 disables")
 		fs.StringVar(&s.healthAddr, "health-bind-address", "0.0.0.0:9762", "serve /healthz and /readyz on `address`; 0 disables")
 		fs.BoolVar(&s.cleanupOnExit, "cleanup-on-exit", false, "delete masqd's table on SIGTERM/SIGINT (by default the rules stay, so pods keep egress during an update)")
+		fs.BoolVar(&s.removeLegacy, "remove-legacy-rules", false, "remove ip-masq-agent's chain and its jump from POSTROUTING (iptables-nft) whenever masqd's table is in sync and masqd is ready, never before: the migration in one rollout")
 		fs.BoolVar(&s.showVersion, "version", false, "print the version and exit")
 	}
 	if groups&flagsExplain != 0 {
@@ -155,12 +144,18 @@ func newFlagSet(name string, groups flagGroups, s *settings, seenGlog *[]string,
 		fs.BoolVar(&s.strict, "strict", false, "treat every config warning as an error: keys in another case, YAML 1.1 booleans, unknown keys, settings that change nothing")
 	}
 	if groups&flagsLegacy != 0 {
-		fs.BoolVar(&s.legacy, "legacy", false, "delete ip-masq-agent's chain and jump from iptables-nft's nat tables instead of masqd's table")
+		fs.BoolVar(&s.legacy, "legacy", false, "delete ip-masq-agent's chain and jump from iptables-nft's nat tables instead of masqd's table; refused while masqd's chain is not in the kernel")
+		fs.BoolVar(&s.force, "force", false, "with --legacy: delete them even when masqd's chain is not in the kernel, leaving the node without masquerading")
 	}
 	fs.StringVar(&s.logLevel, "log-level", "info", "log `level`: debug, info, warn or error")
 	fs.StringVar(&s.logFormat, "log-format", "", "log `format`: json or console (default: console when stderr is a terminal, json otherwise)")
 	for _, n := range ignoredGlogFlags {
-		fs.Var(ignored{name: n, seen: seenGlog}, n, "ignored: ip-masq-agent's glog flag; masqd uses --log-level")
+		seen := func(string) error { *seenGlog = append(*seenGlog, n); return nil }
+		if slices.Contains(glogBoolFlags, n) {
+			fs.BoolFunc(n, "ignored: ip-masq-agent's glog flag; masqd uses --log-level", seen)
+		} else {
+			fs.Func(n, "ignored: ip-masq-agent's glog flag; masqd uses --log-level", seen)
+		}
 	}
 	return fs
 }
@@ -261,9 +256,11 @@ func isTerminal(w io.Writer) bool {
 	return err == nil
 }
 
-// kernelHint adds what to do to a permission error from the kernel.
+// kernelHint adds what to do to a permission error from the kernel. A
+// file's permission error (an unreadable config) is not the kernel's.
 func kernelHint(s *settings, err error) error {
-	if !errors.Is(err, unix.EPERM) && !errors.Is(err, os.ErrPermission) {
+	var perr *os.PathError
+	if errors.As(err, &perr) || (!errors.Is(err, unix.EPERM) && !errors.Is(err, os.ErrPermission)) {
 		return err
 	}
 	hint := "masqd needs CAP_NET_ADMIN (run as root or grant the capability)"
@@ -355,15 +352,11 @@ func flagNames(fs []*flag.Flag) string {
 
 // defaultText is " (default X)" for flags whose default is not the zero value.
 func defaultText(f *flag.Flag) string {
-	switch v := f.Value.(flag.Getter).Get().(type) {
-	case bool:
-		if v {
-			return " (default true)"
-		}
-	case string:
-		if v != "" {
-			return fmt.Sprintf(" (default %q)", v)
-		}
+	switch f.DefValue {
+	case "", "false":
+		return ""
+	case "true":
+		return " (default true)"
 	}
-	return ""
+	return fmt.Sprintf(" (default %q)", f.DefValue)
 }

@@ -3,7 +3,9 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
+	"os/exec"
 	"strings"
 	"sync"
 	"testing"
@@ -67,8 +69,9 @@ func TestOnceAndCleanup(t *testing.T) {
 			}
 
 			code, out, errs := runArgs(t, append([]string{"--once"}, kflags...)...)
-			if code != 0 || out != "" || !strings.Contains(errs, `"msg":"synced","op":"create",`) || !strings.Contains(errs, `"reason":"once"`) {
-				t.Fatalf("--once: exit %d, stdout %q, log:\n%s", code, out, errs)
+			synced := logged(t, errs, "synced")
+			if code != 0 || out != "" || len(synced) != 1 || synced[0]["op"] != "create" || synced[0]["reason"] != "once" {
+				t.Fatalf("--once: exit %d, stdout %q, want one create for reason once; log:\n%s", code, out, errs)
 			}
 			// render's script declares and flushes the table, then lists
 			// it as nft does.
@@ -89,7 +92,7 @@ func TestOnceAndCleanup(t *testing.T) {
 			sameAsRender("after --once")
 
 			code, _, errs = runArgs(t, append([]string{"--once"}, kflags...)...)
-			if code != 0 || !strings.Contains(errs, `"msg":"in sync; nothing changed"`) || strings.Contains(errs, `"msg":"synced"`) {
+			if code != 0 || len(logged(t, errs, "in sync; nothing changed")) != 1 || len(logged(t, errs, "synced")) != 0 {
 				t.Errorf("second --once: exit %d, want no change; log:\n%s", code, errs)
 			}
 
@@ -137,10 +140,26 @@ func TestOnceMissingNamespace(t *testing.T) {
 	}
 }
 
-// logWatch is stderr for an agent under test: it keeps the log and closes
-// seen when a line holds want.
+// logged decodes a JSON log and returns the entries whose message is msg.
+func logged(t *testing.T, log, msg string) []map[string]any {
+	t.Helper()
+	var found []map[string]any
+	for line := range strings.Lines(log) {
+		var e map[string]any
+		if err := json.Unmarshal([]byte(line), &e); err != nil {
+			t.Fatalf("log line is not JSON: %v: %q", err, line)
+		}
+		if e["msg"] == msg {
+			found = append(found, e)
+		}
+	}
+	return found
+}
+
+// logWatch is stderr for an agent under test: it keeps the JSON log and
+// closes seen when an entry's message is msg.
 type logWatch struct {
-	want string
+	msg  string
 	seen chan struct{}
 	once sync.Once
 	mu   sync.Mutex
@@ -151,7 +170,8 @@ func (w *logWatch) Write(p []byte) (int, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.buf.Write(p)
-	if bytes.Contains(p, []byte(w.want)) {
+	var e struct{ Msg string }
+	if json.Unmarshal(p, &e) == nil && e.Msg == w.msg {
 		w.once.Do(func() { close(w.seen) })
 	}
 	return len(p), nil
@@ -172,7 +192,7 @@ func TestAgent(t *testing.T) {
 			ns := netns(t)
 			args := []string{"--config", writeConfig(t, "nonMasqueradeCIDRs: [10.0.0.0/8]\n"), "--netns=/run/netns/" + ns,
 				"--metrics-bind-address=0", "--health-bind-address=0", fmt.Sprintf("--cleanup-on-exit=%t", cleanupOnExit)}
-			stderr := &logWatch{want: `"msg":"synced"`, seen: make(chan struct{})}
+			stderr := &logWatch{msg: "synced", seen: make(chan struct{})}
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
 			exit := make(chan int, 1)
@@ -184,7 +204,7 @@ func TestAgent(t *testing.T) {
 			case <-time.After(10 * time.Second):
 				cancel()
 				<-exit
-				t.Fatalf("no sync within 10s:\n%s", stderr)
+				t.Fatalf("no log entry %q within 10s:\n%s", stderr.msg, stderr)
 			}
 			listed, err := nftIn(ns, "", "list", "table", "inet", "masqd")
 			if err != nil || !strings.Contains(listed, "elements = { 10.0.0.0/8 }") {
@@ -199,5 +219,87 @@ func TestAgent(t *testing.T) {
 				t.Errorf("table gone after exit: %t, want %t; log:\n%s", gone, cleanupOnExit, stderr)
 			}
 		})
+	}
+}
+
+// ipMasqAgentRules is what ip-masq-agent writes with iptables-nft.
+const ipMasqAgentRules = `*nat
+:IP-MASQ-AGENT - [0:0]
+-A POSTROUTING -m comment --comment "ip-masq-agent: ensure nat POSTROUTING directs all non-LOCAL destination traffic to our custom IP-MASQ-AGENT chain" -m addrtype ! --dst-type LOCAL -j IP-MASQ-AGENT
+-A IP-MASQ-AGENT -d 10.0.0.0/8 -m comment --comment "ip-masq-agent: local traffic is not subject to MASQUERADE" -j RETURN
+-A IP-MASQ-AGENT -m comment --comment "ip-masq-agent: outbound traffic is subject to MASQUERADE (must be last in chain)" -j MASQUERADE
+COMMIT
+`
+
+// installIPMasqAgent writes ip-masq-agent's rules into namespace ns.
+func installIPMasqAgent(t *testing.T, ns string) {
+	t.Helper()
+	cmd := exec.Command("ip", "netns", "exec", ns, "iptables-nft-restore", "--noflush")
+	cmd.Stdin = strings.NewReader(ipMasqAgentRules)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("iptables-nft-restore: %v\n%s", err, out)
+	}
+}
+
+// legacyInstalled reports whether ip-masq-agent's chain is in ns.
+func legacyInstalled(t *testing.T, ns string) bool {
+	t.Helper()
+	nat, err := nftIn(ns, "", "list", "table", "ip", "nat")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.Contains(nat, "IP-MASQ-AGENT")
+}
+
+// TestCleanupLegacy: cleanup --legacy refuses, and leaves ip-masq-agent's
+// rules, while masqd's chain is not in the kernel (no table, or a table
+// without it); it removes them once masqd has synced, or with --force.
+// --once --remove-legacy-rules syncs, then removes them.
+func TestCleanupLegacy(t *testing.T) {
+	if _, err := exec.LookPath("iptables-nft-restore"); err != nil {
+		t.Skip("kernel test skipped: iptables-nft-restore not installed (apt-get install -y iptables)")
+	}
+	ns := netns(t)
+	nsFlag := "--netns=/run/netns/" + ns
+	installIPMasqAgent(t, ns)
+	refuse := func(when string) {
+		t.Helper()
+		code, out, errs := runArgs(t, "cleanup", "--legacy", nsFlag)
+		if code != 1 || out != "" || !strings.Contains(errs, "refusing to remove ip-masq-agent's rules: masqd's chain postrouting of table inet masqd is not in the kernel") ||
+			!strings.Contains(errs, "run masqd --once) first") || !strings.Contains(errs, "--force") {
+			t.Errorf("%s: cleanup --legacy: exit %d, stdout %q, stderr %q; want exit 1 with the reason and the fix", when, code, out, errs)
+		}
+		if !legacyInstalled(t, ns) {
+			t.Fatalf("%s: cleanup --legacy refused but removed ip-masq-agent's chain", when)
+		}
+	}
+	refuse("no table")
+	if _, err := nftIn(ns, "", "add", "table", "inet", "masqd"); err != nil {
+		t.Fatal(err)
+	}
+	refuse("an empty table")
+
+	cfg := []string{"--config", missingConfig(t), nsFlag}
+	if code, _, errs := runArgs(t, append([]string{"--once"}, cfg...)...); code != 0 {
+		t.Fatalf("--once: exit %d: %s", code, errs)
+	}
+	const removed = "removed ip nat chain IP-MASQ-AGENT (2 rules, 1 jump from POSTROUTING)\n"
+	if code, out, errs := runArgs(t, "cleanup", "--legacy", nsFlag); code != 0 || out != removed || legacyInstalled(t, ns) {
+		t.Errorf("cleanup --legacy after a sync: exit %d, %q, %s", code, out, errs)
+	}
+
+	installIPMasqAgent(t, ns)
+	code, _, errs := runArgs(t, append([]string{"--once", "--remove-legacy-rules"}, cfg...)...)
+	if logs := logged(t, errs, "removed ip-masq-agent's rules now that masqd's table is in sync (--remove-legacy-rules)"); code != 0 ||
+		len(logs) != 1 || logs[0]["removed"] != strings.TrimPrefix(strings.TrimSuffix(removed, "\n"), "removed ") || legacyInstalled(t, ns) {
+		t.Errorf("--once --remove-legacy-rules: exit %d, log:\n%s", code, errs)
+	}
+
+	if code, _, errs := runArgs(t, "cleanup", nsFlag); code != 0 {
+		t.Fatalf("cleanup: exit %d: %s", code, errs)
+	}
+	installIPMasqAgent(t, ns)
+	if code, out, errs := runArgs(t, "cleanup", "--legacy", "--force", nsFlag); code != 0 || out != removed || legacyInstalled(t, ns) {
+		t.Errorf("cleanup --legacy --force without a table: exit %d, %q, %s", code, out, errs)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -410,6 +411,8 @@ func TestKernelHint(t *testing.T) {
 		{fmt.Errorf("setns: %w", syscall.EPERM), "/run/netns/x", "setns: operation not permitted\nmasqd needs CAP_NET_ADMIN (run as root or grant the capability); entering --netns also needs CAP_SYS_ADMIN"},
 		{fmt.Errorf("open: %w", os.ErrPermission), "", "open: permission denied\nmasqd needs CAP_NET_ADMIN (run as root or grant the capability)"},
 		{errors.New("something else"), "", "something else"},
+		{fmt.Errorf("read config: %w", &fs.PathError{Op: "open", Path: "/etc/config/ip-masq-agent", Err: syscall.EACCES}), "",
+			"read config: open /etc/config/ip-masq-agent: permission denied"},
 	} {
 		got := kernelHint(&settings{netns: tc.netns}, tc.err)
 		if got.Error() != tc.want || !errors.Is(got, tc.err) {

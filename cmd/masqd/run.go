@@ -10,7 +10,6 @@ import (
 	"os"
 	"slices"
 	"strings"
-	"time"
 
 	"go.uber.org/zap"
 
@@ -51,7 +50,7 @@ var commands = []command{
 		flagsRuleset | flagsKernel, runDiff},
 	{"cleanup", [][2]string{
 		{"masqd cleanup [flags]", "delete masqd's table, and nothing else"},
-		{"masqd cleanup --legacy", "delete ip-masq-agent's chain and jump (iptables-nft)"},
+		{"masqd cleanup --legacy", "delete ip-masq-agent's chain and jump (iptables-nft) if masqd's table is in place"},
 	}, flagsNames | flagsKernel | flagsLegacy, runCleanup},
 }
 
@@ -176,7 +175,7 @@ func reportError(w io.Writer, s *settings, err error) {
 		fmt.Fprintf(w, "%d problem(s) in %s\n", len(cerr.Problems), s.configName())
 		return
 	}
-	fmt.Fprintf(w, "masqd: %v\n", err)
+	fmt.Fprintf(w, "masqd: %v\n", kernelHint(s, err))
 }
 
 // noArgs refuses arguments; commands that read the config say how to give
@@ -273,19 +272,11 @@ func runCheck(_ context.Context, s *settings, args []string, e env) error {
 	return nil
 }
 
-func openKernel(s *settings) (*nft.Conn, error) {
-	c, err := nft.Open(s.netns)
-	if err != nil {
-		return nil, kernelHint(s, err)
-	}
-	return c, nil
-}
-
 func runCleanup(ctx context.Context, s *settings, args []string, e env) error {
 	if err := noArgs("cleanup", args); err != nil {
 		return err
 	}
-	c, err := openKernel(s)
+	c, err := nft.Open(s.netns)
 	if err != nil {
 		return err
 	}
@@ -295,7 +286,7 @@ func runCleanup(ctx context.Context, s *settings, args []string, e env) error {
 	}
 	ok, err := c.Delete(ctx, s.table)
 	if err != nil {
-		return kernelHint(s, err)
+		return err
 	}
 	if ok {
 		fmt.Fprintf(e.stdout, "deleted table inet %s\n", s.table)
@@ -305,84 +296,26 @@ func runCleanup(ctx context.Context, s *settings, args []string, e env) error {
 	return nil
 }
 
+// cleanupLegacy removes ip-masq-agent's chains and jumps, but only while
+// masqd's own chain is in the kernel, unless --force.
 func cleanupLegacy(ctx context.Context, c *nft.Conn, s *settings, stdout io.Writer) error {
-	found, err := c.FindLegacy(ctx, legacyExtra(s)...)
-	if err != nil {
-		return kernelHint(s, err)
+	opts := nft.Options{Table: s.table, Chain: s.masqChain}
+	removed, err := agent.CleanupLegacy(ctx, c, opts, s.force)
+	if nerr := (*agent.NotInKernelError)(nil); errors.As(err, &nerr) {
+		return fmt.Errorf("refusing to remove ip-masq-agent's rules: %w, so the node would be left without masquerading.\n"+
+			"Start masqd (or run masqd --once) first, then run masqd cleanup --legacy again; --force removes them anyway", err)
 	}
-	if len(found) == 0 {
-		fmt.Fprintln(stdout, "no ip-masq-agent chains in iptables-nft's nat tables.")
-		fmt.Fprintln(stdout, "Rules written by iptables-legacy are invisible to nftables; check with: iptables-legacy -t nat -S | grep -i masq")
+	if err == nil && len(removed) == 0 {
 		chain := nft.LegacyChains[0]
-		if extra := legacyExtra(s); len(extra) > 0 {
+		if extra := agent.LegacyExtra(opts); len(extra) > 0 {
 			chain = extra[0]
 		}
-		fmt.Fprintln(stdout, "and remove them with: "+nft.RemoveChainCommand("iptables-legacy", chain))
-		return nil
+		fmt.Fprint(stdout, "no ip-masq-agent chains in iptables-nft's nat tables.\n"+
+			"Rules written by iptables-legacy are invisible to nftables; check with: iptables-legacy -t nat -S | grep -i masq\n"+
+			"and remove them with: "+nft.RemoveChainCommand("iptables-legacy", chain)+"\n")
 	}
-	if err := c.CleanupLegacy(ctx, found); err != nil {
-		return kernelHint(s, err)
-	}
-	for _, l := range found {
+	for _, l := range removed {
 		fmt.Fprintf(stdout, "removed %s\n", l)
 	}
-	return nil
+	return err
 }
-
-// legacyExtra adds a custom --masq-chain to the names ip-masq-agent used.
-func legacyExtra(s *settings) []string {
-	if s.masqChain != nft.DefaultChain {
-		return []string{s.masqChain}
-	}
-	return nil
-}
-
-// runOnce converges once. Unlike the agent it logs a sync that changed
-// nothing at info: it is the command's only answer.
-func runOnce(ctx context.Context, s *settings, log *zap.Logger) error {
-	cfg, opts, rs, err := load(s)
-	if err != nil {
-		return err
-	}
-	c, err := openKernel(s)
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	warnForeignSNAT(s, opts, log)
-	start := time.Now()
-	res, err := c.Sync(ctx, rs)
-	if err != nil {
-		return kernelHint(s, err)
-	}
-	took := time.Since(start)
-	if res.Changed() {
-		fields := append(agent.SyncFields(res, took, onceReason{}), zap.String("config", cfg.Summary()))
-		log.Info("synced", fields...)
-	} else {
-		log.Info("in sync; nothing changed", zap.String("reason", "once"), zap.Duration("took", took),
-			zap.Uint32("generation", res.Generation), zap.String("config", cfg.Summary()))
-	}
-	warnLegacy(ctx, c, s, log)
-	return nil
-}
-
-// warnLegacy tells the operator about ip-masq-agent's leftovers and returns
-// how many it found.
-func warnLegacy(ctx context.Context, c *nft.Conn, s *settings, log *zap.Logger) int {
-	found, err := c.FindLegacy(ctx, legacyExtra(s)...)
-	if err != nil {
-		log.Debug("could not look for ip-masq-agent leftovers", zap.Error(err))
-		return 0
-	}
-	for _, l := range found {
-		log.Warn("ip-masq-agent's rules are still installed and run before masqd's; remove them with: masqd cleanup --legacy",
-			zap.Stringer("leftover", l), zap.String("iptables_equivalent", l.IptablesCommand()))
-	}
-	return len(found)
-}
-
-// onceReason is why a --once sync ran, in its log line.
-type onceReason struct{}
-
-func (onceReason) String() string { return "once" }

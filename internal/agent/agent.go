@@ -17,10 +17,37 @@ import (
 )
 
 // Kernel is the agent's seam to nftables; *nft.Conn implements it. Like the
-// kernel, Sync applies a ruleset whole or not at all.
+// kernel, Sync applies a ruleset whole or not at all. The agent calls Sync,
+// FindLegacy and CleanupLegacy from its loop, Monitor from one goroutine of
+// its own, and Counters from metric scrapes.
 type Kernel interface {
 	Sync(ctx context.Context, rs *nft.Ruleset) (nft.Result, error)
 	Counters(ctx context.Context, table, chain string) (*nft.State, error)
+	// Monitor calls onChange whenever a transaction touched table, until
+	// ctx ends (it then returns nil) or it cannot listen any more.
+	Monitor(ctx context.Context, table string, onChange func()) error
+	// FindLegacy lists ip-masq-agent's chains (nft.LegacyChains and extra)
+	// in iptables-nft's nat tables; CleanupLegacy removes them and their
+	// jumps from POSTROUTING.
+	FindLegacy(ctx context.Context, extra ...string) ([]nft.Legacy, error)
+	CleanupLegacy(ctx context.Context, found []nft.Legacy) error
+}
+
+// FileWatch is a running watch of the config path; *watch.Files is one.
+type FileWatch interface {
+	// Degraded reports whether file events may be missed.
+	Degraded() bool
+	// UpToDate reports whether every change to the path has been fired:
+	// false while Degraded, and while an emptied file is held back.
+	UpToDate() bool
+	Close() error
+}
+
+// WatchFiles starts a FileWatch of path that fires t on changes.
+type WatchFiles func(path string, t *watch.Trigger, log *zap.Logger) (FileWatch, error)
+
+func watchFiles(path string, t *watch.Trigger, log *zap.Logger) (FileWatch, error) {
+	return watch.WatchFiles(path, t, log)
 }
 
 // Options configure an Agent.
@@ -32,22 +59,28 @@ type Options struct {
 	Clock      watch.Clock
 	Log        *zap.Logger
 	Metrics    *Metrics
-	// FilesWatched, when set and true, says that every change to the
-	// config has been fired (watch.Files.UpToDate); a plain resync tick
-	// then skips re-reading the config.
-	FilesWatched func() bool
+	// WatchFiles starts the config watch when Run starts (default: the
+	// inotify watch of internal/watch). While it delivers events, a plain
+	// resync tick skips re-reading the config.
+	WatchFiles WatchFiles
+	// RemoveLegacy removes ip-masq-agent's chains and jumps whenever they
+	// are found while masqd is ready (--remove-legacy-rules); otherwise
+	// they are only reported.
+	RemoveLegacy bool
 	// BackoffMin and BackoffMax bound the retry delay after a failed sync.
 	BackoffMin, BackoffMax time.Duration
 }
 
-// Agent converges the kernel on the config, for as long as Run runs.
+// Agent converges the kernel on the config, for as long as Run runs. Run
+// and Once must not run at the same time; Ready, Alive, HealthHandler and
+// the metrics may be called from any goroutine.
 type Agent struct {
 	k       Kernel
 	opts    Options
 	log     *zap.Logger
 	m       *Metrics
 	clock   watch.Clock
-	trigger *watch.Trigger
+	trigger *watch.Trigger // fired by the file watch, the ticker, the monitor and retries
 
 	// Owned by the Run goroutine.
 	good     *config.Config // last valid config; nil until one is read
@@ -57,16 +90,16 @@ type Agent struct {
 	failures int
 	retry    watch.Timer // pending retry after a failed sync, or nil
 	ticker   *watch.Ticker
+	monitor  *monitor // the nftables monitor, from the first good sync on
+	legacy   legacyState
 
 	mu       sync.Mutex
 	ruleset  *nft.Ruleset // last ruleset synced successfully, for metrics
+	files    FileWatch    // the config watch, while Run runs
 	ready    bool
 	notReady string
 
 	busySince atomic.Int64 // unix nanos when the current pass began; 0 when idle
-
-	firstSync     chan struct{} // closed after the first successful sync
-	firstSyncOnce sync.Once
 
 	afterPass func() // test hook: called after every pass
 }
@@ -82,6 +115,9 @@ func New(k Kernel, opts Options) *Agent {
 	if opts.Metrics == nil {
 		opts.Metrics = NewMetrics()
 	}
+	if opts.WatchFiles == nil {
+		opts.WatchFiles = watchFiles
+	}
 	if opts.BackoffMin <= 0 {
 		opts.BackoffMin = 100 * time.Millisecond
 	}
@@ -89,32 +125,34 @@ func New(k Kernel, opts Options) *Agent {
 		opts.BackoffMax = 30 * time.Second
 	}
 	a := &Agent{
-		k:         k,
-		opts:      opts,
-		log:       opts.Log,
-		m:         opts.Metrics,
-		clock:     opts.Clock,
-		trigger:   watch.NewTrigger(),
-		notReady:  "no sync yet",
-		firstSync: make(chan struct{}),
+		k:        k,
+		opts:     opts,
+		log:      opts.Log,
+		m:        opts.Metrics,
+		clock:    opts.Clock,
+		trigger:  watch.NewTrigger(),
+		notReady: "no sync yet",
 	}
 	a.m.bind(a)
 	return a
 }
 
-// FirstSync is closed once a sync has succeeded. Starting the nftables
-// monitor only then keeps a large first commit fast: while anyone listens,
-// the kernel builds an event for every element of the batch.
-func (a *Agent) FirstSync() <-chan struct{} { return a.firstSync }
-
-// Trigger is where file watchers and kernel monitors report changes.
-func (a *Agent) Trigger() *watch.Trigger { return a.trigger }
-
-// Run loops until ctx ends. It returns nil then: stopping leaves the kernel's
-// rules in place.
+// Run watches the config and loops until ctx ends. It returns nil then:
+// stopping leaves the kernel's rules in place. It returns an error only
+// when the config watch cannot start.
 func (a *Agent) Run(ctx context.Context) error {
+	files, err := a.opts.WatchFiles(a.opts.ConfigPath, a.trigger, a.log)
+	if err != nil {
+		return err
+	}
+	a.setFiles(files)
+	defer func() {
+		a.setFiles(nil)
+		files.Close()
+	}()
 	a.ticker = watch.NewTicker(a.clock, config.DefaultResyncInterval, a.trigger)
 	defer a.ticker.Stop()
+	defer a.stopMonitor()
 	defer func() {
 		if a.retry != nil {
 			a.retry.Stop()
@@ -138,6 +176,30 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 }
 
+// onceReason is why Once synced, in its log lines.
+type onceReason struct{}
+
+func (onceReason) String() string { return "once" }
+
+// Once converges once, without watching or retrying: it reads the config,
+// syncs, and looks for ip-masq-agent's rules as a pass of Run does. It
+// returns the config's or the kernel's error, which it does not log.
+func (a *Agent) Once(ctx context.Context) error {
+	cfg, err := config.Load(a.opts.ConfigPath, a.opts.Config)
+	if err != nil {
+		return err
+	}
+	a.log.Info("config loaded", zap.String("path", a.opts.ConfigPath), zap.String("summary", cfg.Summary()))
+	logProvenance(a.log, cfg)
+	a.good = cfg
+	if err := a.sync(ctx, onceReason{}); err != nil {
+		return err
+	}
+	a.setReady(true, "")
+	a.checkLegacy(ctx)
+	return nil
+}
+
 // pass is one level-triggered reconcile.
 func (a *Agent) pass(ctx context.Context, why watch.Reason) {
 	a.busySince.Store(a.clock.Now().UnixNano())
@@ -147,7 +209,22 @@ func (a *Agent) pass(ctx context.Context, why watch.Reason) {
 		a.reload()
 	}
 	if a.good != nil { // Until something valid is read, apply nothing.
-		a.sync(ctx, why)
+		err := a.sync(ctx, why)
+		switch {
+		case err == nil:
+			if a.errText == "" {
+				a.setReady(true, "")
+			}
+			a.startMonitor(ctx)
+		case ctx.Err() == nil:
+			a.failed(err)
+		}
+	}
+	if why&(watch.ReasonStart|watch.ReasonResync) != 0 {
+		a.legacy.due = true
+	}
+	if a.legacy.due {
+		a.checkLegacy(ctx)
 	}
 	if a.afterPass != nil {
 		a.afterPass()
@@ -159,9 +236,30 @@ func (a *Agent) needsReload(why watch.Reason) bool {
 		return true
 	}
 	if why&watch.ReasonResync != 0 {
-		return a.opts.FilesWatched == nil || !a.opts.FilesWatched()
+		return a.filesStale()
 	}
 	return false
+}
+
+func (a *Agent) setFiles(f FileWatch) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.files = f
+}
+
+// filesStale reports whether a resync must re-read the config: no watch,
+// one that may miss events, or one holding back an emptied file.
+func (a *Agent) filesStale() bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.files == nil || !a.files.UpToDate()
+}
+
+// watchDegraded reports whether the running config watch may miss events.
+func (a *Agent) watchDegraded() bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.files != nil && a.files.Degraded()
 }
 
 // reload reads the config; on error the last good one stays.
@@ -205,7 +303,9 @@ func (a *Agent) reload() {
 	a.ticker.Reset(cfg.ResyncInterval)
 }
 
-func (a *Agent) sync(ctx context.Context, why watch.Reason) {
+// sync applies the last good config and records the outcome in the
+// metrics and the log; the caller handles an error.
+func (a *Agent) sync(ctx context.Context, why fmt.Stringer) error {
 	rs := a.currentRuleset()
 	if rs == nil || a.applied != a.good {
 		// Build only for a new config: at 100,000 CIDRs a build costs
@@ -216,19 +316,10 @@ func (a *Agent) sync(ctx context.Context, why watch.Reason) {
 	res, err := a.k.Sync(ctx, rs)
 	took := a.clock.Now().Sub(start)
 	if err != nil {
-		if ctx.Err() != nil {
-			return
+		if ctx.Err() == nil {
+			a.m.observeSync("error", res, took)
 		}
-		a.m.observeSync("error", res, took)
-		a.failures++
-		delay := a.backoff()
-		a.log.Error("sync failed; will retry", zap.Error(err), zap.Int("failures", a.failures), zap.Duration("retry_in", delay))
-		a.setReady(false, "last sync failed: "+err.Error())
-		if a.retry != nil {
-			a.retry.Stop()
-		}
-		a.retry = a.clock.NewTimer(delay)
-		return
+		return err
 	}
 	a.failures = 0
 	a.m.observeSync("success", res, took)
@@ -236,34 +327,50 @@ func (a *Agent) sync(ctx context.Context, why watch.Reason) {
 	for _, s := range rs.Sets {
 		a.m.intervals.WithLabelValues(s.Family.String()).Set(float64(len(s.Intervals)))
 	}
-	if res.Changed() {
-		fields := SyncFields(res, took, why)
-		if a.applied == a.good {
-			// Same config as the last good sync: the kernel drifted.
-			for _, kind := range driftKinds(res) {
-				a.m.drift.WithLabelValues(kind).Inc()
-			}
-			a.log.Warn("repaired drift in the table", append(fields, zap.Strings("drift", driftKinds(res)))...)
-		} else {
-			a.log.Info("synced", fields...)
-		}
-	} else if a.applied == nil {
-		// The first pass over a table that a restart left in place: said
-		// at info, or a start that takes seconds to read a large table
-		// looks like a hang.
-		a.log.Info("first sync found the table in sync; nothing changed", zap.Duration("took", took), zap.Stringer("reason", why),
-			zap.Uint32("generation", res.Generation))
-	} else {
-		a.log.Debug("in sync", zap.Bool("cached", res.Cached), zap.Duration("took", took), zap.Stringer("reason", why))
-	}
+	a.logSync(res, took, why)
 	a.applied = a.good
-	a.firstSyncOnce.Do(func() { close(a.firstSync) })
 	a.mu.Lock()
 	a.ruleset = rs
 	a.mu.Unlock()
-	if a.errText == "" {
-		a.setReady(true, "")
+	return nil
+}
+
+func (a *Agent) logSync(res nft.Result, took time.Duration, why fmt.Stringer) {
+	_, once := why.(onceReason)
+	switch {
+	case !res.Changed():
+		msg, level := "in sync; nothing changed", zap.DebugLevel
+		if once { // It is the command's only answer.
+			level = zap.InfoLevel
+		} else if a.applied == nil {
+			// The first pass over a table that a restart left in place: said
+			// at info, or a start that reads a large table looks like a hang.
+			msg, level = "first sync found the table in sync; nothing changed", zap.InfoLevel
+		}
+		a.log.Log(level, msg, zap.Bool("cached", res.Cached), zap.Duration("took", took),
+			zap.Stringer("reason", why), zap.Uint32("generation", res.Generation))
+	case a.applied == a.good:
+		// Same config as the last good sync: the kernel drifted.
+		kinds := driftKinds(res)
+		for _, kind := range kinds {
+			a.m.drift.WithLabelValues(kind).Inc()
+		}
+		a.log.Warn("repaired drift in the table", append(SyncFields(res, took, why), zap.Strings("drift", kinds))...)
+	default:
+		a.log.Info("synced", SyncFields(res, took, why)...)
 	}
+}
+
+// failed schedules a retry of a failed sync.
+func (a *Agent) failed(err error) {
+	a.failures++
+	delay := a.backoff()
+	a.log.Error("sync failed; will retry", zap.Error(err), zap.Int("failures", a.failures), zap.Duration("retry_in", delay))
+	a.setReady(false, "last sync failed: "+err.Error())
+	if a.retry != nil {
+		a.retry.Stop()
+	}
+	a.retry = a.clock.NewTimer(delay)
 }
 
 // backoff doubles from BackoffMin per consecutive failure, up to BackoffMax.

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -24,13 +25,32 @@ import (
 	"github.com/masqd/masqd/internal/watch/watchtest"
 )
 
-// fakeKernel applies a ruleset whole or not at all, like the kernel.
+// fakeKernel applies a ruleset whole or not at all, like the kernel. It
+// also holds ip-masq-agent's chains and runs a monitor.
 type fakeKernel struct {
 	mu      sync.Mutex
 	table   *nft.Ruleset // nil: no table
 	errs    []error      // returned by the next syncs, in order
 	syncs   int
 	commits int
+
+	legacy   []nft.Legacy // ip-masq-agent's chains
+	finds    int          // FindLegacy calls
+	removals []removal    // CleanupLegacy calls
+
+	monitorErr error       // what the next Monitor returns at once, if not nil
+	monitors   chan string // "start" and "stop" of every Monitor call
+	onChange   func()      // the running monitor's callback
+
+	ready func() bool // the agent's readiness, recorded with removals
+}
+
+// removal is one CleanupLegacy call and what the kernel held then.
+type removal struct {
+	chains int
+	// table is whether masqd's table was there, ready is the agent's
+	// readiness at the time.
+	table, ready bool
 }
 
 func (k *fakeKernel) Sync(_ context.Context, rs *nft.Ruleset) (nft.Result, error) {
@@ -73,6 +93,45 @@ func (k *fakeKernel) Counters(_ context.Context, table, chain string) (*nft.Stat
 	return st, nil
 }
 
+func (k *fakeKernel) Monitor(ctx context.Context, _ string, onChange func()) error {
+	k.mu.Lock()
+	err := k.monitorErr
+	k.monitorErr = nil
+	if err == nil {
+		k.onChange = onChange
+	}
+	k.mu.Unlock()
+	k.monitors <- "start"
+	if err != nil {
+		return err
+	}
+	<-ctx.Done()
+	k.monitors <- "stop"
+	return nil
+}
+
+// change is the monitor's report that someone changed the table.
+func (k *fakeKernel) change() {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.onChange()
+}
+
+func (k *fakeKernel) FindLegacy(context.Context, ...string) ([]nft.Legacy, error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.finds++
+	return slices.Clone(k.legacy), nil
+}
+
+func (k *fakeKernel) CleanupLegacy(_ context.Context, found []nft.Legacy) error {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.removals = append(k.removals, removal{chains: len(found), table: k.table != nil, ready: k.ready()})
+	k.legacy = nil
+	return nil
+}
+
 func (k *fakeKernel) text() string {
 	k.mu.Lock()
 	defer k.mu.Unlock()
@@ -88,20 +147,45 @@ type afterCommit struct{ err error }
 
 func (a afterCommit) Error() string { return a.err.Error() + " after commit" }
 
-// harness runs an agent on a fake kernel and a fake clock, one pass at a
-// time: every test step fires a trigger and waits for the pass to finish.
+// harness runs an agent on a fake kernel, a fake clock and a fake file
+// watch, one pass at a time: every test step fires a trigger and waits for
+// the pass to finish.
 type harness struct {
 	t      *testing.T
 	a      *Agent
 	k      *fakeKernel
 	clock  *watchtest.FakeClock
+	start  time.Time // where clock stood when Run started
+	files  *fakeWatch
 	path   string
 	passes chan struct{}
 	logs   *observer.ObservedLogs
 	reg    *prometheus.Registry
+	stop   func() // ends Run and waits for it
+}
+
+// fakeWatch is a FileWatch that reports no events: tests fire them.
+type fakeWatch struct {
+	degraded atomic.Bool
+	closed   atomic.Bool
+}
+
+func (w *fakeWatch) Degraded() bool { return w.degraded.Load() }
+
+func (w *fakeWatch) UpToDate() bool { return !w.degraded.Load() }
+
+func (w *fakeWatch) Close() error {
+	w.closed.Store(true)
+	return nil
 }
 
 func newHarness(t *testing.T, cfg string) *harness {
+	t.Helper()
+	return newHarnessWith(t, cfg, nil)
+}
+
+// newHarnessWith is newHarness with setup called before the agent starts.
+func newHarnessWith(t *testing.T, cfg string, setup func(*Options, *fakeKernel)) *harness {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "ip-masq-agent")
 	if cfg != "" {
@@ -109,34 +193,45 @@ func newHarness(t *testing.T, cfg string) *harness {
 			t.Fatal(err)
 		}
 	}
-	return newHarnessAt(t, path)
+	return newHarnessAt(t, path, setup)
 }
 
 // newHarnessAt runs an agent on the config at path, a file or a directory.
-func newHarnessAt(t *testing.T, path string) *harness {
+func newHarnessAt(t *testing.T, path string, setup func(*Options, *fakeKernel)) *harness {
 	t.Helper()
-	h := &harness{t: t, k: &fakeKernel{}, clock: watchtest.NewFakeClock(time.Unix(1_700_000_000, 0)),
-		path: path, passes: make(chan struct{}, 100), reg: prometheus.NewRegistry()}
+	start := time.Unix(1_700_000_000, 0)
+	h := &harness{t: t, k: &fakeKernel{monitors: make(chan string, 100)}, clock: watchtest.NewFakeClock(start), start: start,
+		files: &fakeWatch{}, path: path, passes: make(chan struct{}, 100), reg: prometheus.NewRegistry()}
 	core, logs := observer.New(zap.DebugLevel)
 	h.logs = logs
 	m := NewMetrics()
 	if err := m.Register(h.reg); err != nil {
 		t.Fatal(err)
 	}
-	h.a = New(h.k, Options{
+	opts := Options{
 		ConfigPath: h.path, Ruleset: nft.Options{Table: nft.DefaultTable, Chain: nft.DefaultChain, RandomFully: true}, Clock: h.clock, Log: zap.New(core), Metrics: m,
 		BackoffMin: 100 * time.Millisecond, BackoffMax: 400 * time.Millisecond,
-	})
+		WatchFiles: func(string, *watch.Trigger, *zap.Logger) (FileWatch, error) { return h.files, nil },
+	}
+	if setup != nil {
+		setup(&opts, h.k)
+	}
+	h.a = New(h.k, opts)
+	h.k.ready = func() bool { ok, _ := h.a.Ready(); return ok }
 	h.a.afterPass = func() { h.passes <- struct{}{} }
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error)
 	go func() { done <- h.a.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	})
+	var once sync.Once
+	h.stop = func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("Run: %v", err)
+			}
+		})
+	}
+	t.Cleanup(h.stop)
 	h.waitPass() // the start pass
 	return h
 }
@@ -160,7 +255,7 @@ func (h *harness) waitPass() {
 // fileChanged reports a file event, as the watcher would, and waits.
 func (h *harness) fileChanged() {
 	h.t.Helper()
-	h.a.Trigger().Fire(watch.ReasonFile)
+	h.a.trigger.Fire(watch.ReasonFile)
 	h.waitPass()
 }
 
@@ -294,7 +389,7 @@ func TestRetryWithBackoff(t *testing.T) {
 	h.k.table = nil // someone deleted the table...
 	h.k.errs = []error{unix.EBUSY, unix.ENOBUFS, unix.EPERM, unix.EBUSY}
 	h.k.mu.Unlock()
-	h.a.Trigger().Fire(watch.ReasonKernel) // ...and the monitor said so
+	h.a.trigger.Fire(watch.ReasonKernel) // ...and the monitor said so
 	h.waitPass()
 	// Delays double from 100ms and stop at 400ms.
 	for i, d := range []time.Duration{100, 200, 400, 400} {
@@ -328,7 +423,7 @@ func TestRetryAfterLostAck(t *testing.T) {
 	h.k.errs = []error{afterCommit{unix.ENOBUFS}}
 	commits := h.k.commits
 	h.k.mu.Unlock()
-	h.a.Trigger().Fire(watch.ReasonKernel)
+	h.a.trigger.Fire(watch.ReasonKernel)
 	h.waitPass()
 	if h.ready() {
 		t.Error("ready right after a failed sync")
@@ -415,7 +510,7 @@ func TestDropInsLogged(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	h := newHarnessAt(t, dir)
+	h := newHarnessAt(t, dir, nil)
 	var got []string
 	for _, e := range h.logs.FilterMessage("config file").All() {
 		m := e.ContextMap()

@@ -2,9 +2,12 @@ package agent
 
 import (
 	"context"
+	"net/http"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/masqd/masqd/internal/nft"
 )
@@ -20,11 +23,16 @@ type Metrics struct {
 	drift        *prometheus.CounterVec
 	intervals    *prometheus.GaugeVec
 	conns        *connCollector
+	monitorUp    prometheus.Gauge
+	watchDegrade prometheus.GaugeFunc
+	legacyChains prometheus.Gauge
+	// legacyRemoved counts ip-masq-agent chains removed with their jumps.
+	legacyRemoved prometheus.Counter
 }
 
 // NewMetrics creates the metrics, unregistered.
 func NewMetrics() *Metrics {
-	return &Metrics{
+	m := &Metrics{
 		syncs: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "masqd_syncs_total",
 			Help: "Syncs of the nftables table, by result (success, error) and what the batch did (none, create, replace, update).",
@@ -62,12 +70,51 @@ func NewMetrics() *Metrics {
 			"masqd_rule_connections_total",
 			"Connections each rule of masqd's chain decided, read from the kernel's counters at scrape time. verdict is masqueraded or exempted; rule names the rule (local, link-local, non-masquerade, ...).",
 			[]string{"rule", "verdict"}, nil)},
+		monitorUp: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "masqd_nftables_monitor_up",
+			Help: "1 while the nftables monitor reports changes to masqd's table at once; 0 before the first sync and after it failed (drift is then found on the resync interval).",
+		}),
+		legacyChains: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "masqd_legacy_ip_masq_agent_chains",
+			Help: "ip-masq-agent chains still installed in iptables-nft's nat tables, as of the last resync; remove them with masqd cleanup --legacy or --remove-legacy-rules.",
+		}),
+		legacyRemoved: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "masqd_legacy_rules_removed_total",
+			Help: "ip-masq-agent chains removed, with their jumps from POSTROUTING, by --remove-legacy-rules once masqd's table was in sync.",
+		}),
 	}
+	m.watchDegrade = prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "masqd_config_watch_degraded",
+		Help: "1 while file events may be missed (inotify failed or overflowed): config changes then wait for the resync interval.",
+	}, func() float64 {
+		if a := m.conns.agent; a != nil && a.watchDegraded() {
+			return 1
+		}
+		return 0
+	})
+	return m
+}
+
+// Handler serves the metrics, with the Go runtime's and the process's, in
+// Prometheus' text format. Call it once.
+func (m *Metrics) Handler() (http.Handler, error) {
+	reg := prometheus.NewRegistry()
+	if err := reg.Register(collectors.NewGoCollector()); err != nil {
+		return nil, err
+	}
+	if err := reg.Register(collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})); err != nil {
+		return nil, err
+	}
+	if err := m.Register(reg); err != nil {
+		return nil, err
+	}
+	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), nil
 }
 
 // Register adds the metrics to r.
 func (m *Metrics) Register(r prometheus.Registerer) error {
-	for _, c := range []prometheus.Collector{m.syncs, m.syncDuration, m.lastSuccess, m.configLoads, m.configValid, m.configWarns, m.drift, m.intervals, m.conns} {
+	for _, c := range []prometheus.Collector{m.syncs, m.syncDuration, m.lastSuccess, m.configLoads, m.configValid, m.configWarns, m.drift, m.intervals, m.conns,
+		m.monitorUp, m.watchDegrade, m.legacyChains, m.legacyRemoved} {
 		if err := r.Register(c); err != nil {
 			return err
 		}

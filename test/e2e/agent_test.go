@@ -79,14 +79,22 @@ func startAgentAs(t *testing.T, b *testbed.Bed, wrapper []string, cfgPath string
 	return p, "http://" + health
 }
 
-// eventually retries check until it passes or the deadline.
-func eventually(t *testing.T, within time.Duration, what string, check func() error) {
+// settle bounds the wait for what follows an event at once (a reload, a
+// recovery, a repair): it takes milliseconds, and the deadline allows for a
+// loaded two-core machine. How long it took is logged; a test that must be
+// fast is a benchmark.
+const settle = 10 * time.Second
+
+// eventually retries check until it passes or the deadline, and returns
+// how long it took.
+func eventually(t *testing.T, within time.Duration, what string, check func() error) time.Duration {
 	t.Helper()
-	deadline := time.Now().Add(within)
+	start := time.Now()
+	deadline := start.Add(within)
 	for {
 		err := check()
 		if err == nil {
-			return
+			return time.Since(start)
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("%s: not within %s: %v", what, within, err)
@@ -149,15 +157,15 @@ func TestAgent(t *testing.T) {
 	eventually(t, 5*time.Second, "ready at start", statusIs(url+"/readyz", 200))
 	checkTraffic(t, b, expect{"172.20.0.10": false, "11.11.11.11": true})
 
-	// A rename-style write changes the verdict within a second.
+	// A rename-style write changes the verdict.
 	replaceFile(t, cfg, "nonMasqueradeCIDRs: [10.0.0.0/8]\n")
-	eventually(t, time.Second, "reload after rename", sourceIs(b, "172.20.0.10", testbed.NodeIP4))
+	t.Logf("reload after rename: %v", eventually(t, settle, "reload after rename", sourceIs(b, "172.20.0.10", testbed.NodeIP4)))
 
 	// An invalid config keeps the previous behaviour. (It is written by
 	// rename: an in-place write is briefly an empty file, which means the
 	// defaults, as in ip-masq-agent.)
 	replaceFile(t, cfg, "nonMasqueradeCIDRs: [10.0.0.1/8]\n")
-	eventually(t, 2*time.Second, "not ready on a bad config", statusIs(url+"/readyz", 503))
+	eventually(t, settle, "not ready on a bad config", statusIs(url+"/readyz", 503))
 	checkTraffic(t, b, expect{"172.20.0.10": true, "10.96.0.10": false})
 	_, metrics, err := httpBody(p.metrics + "/metrics")
 	if err != nil || !strings.Contains(metrics, "masqd_config_valid 0") {
@@ -166,15 +174,17 @@ func TestAgent(t *testing.T) {
 
 	// Fixing it recovers without a restart.
 	replaceFile(t, cfg, "nonMasqueradeCIDRs: [10.0.0.0/8, 172.16.0.0/12]\n")
-	eventually(t, time.Second, "recovery", sourceIs(b, "172.20.0.10", testbed.PodIP4))
-	eventually(t, time.Second, "ready again", statusIs(url+"/readyz", 200))
+	t.Logf("recovery: %v", eventually(t, settle, "recovery", sourceIs(b, "172.20.0.10", testbed.PodIP4)))
+	eventually(t, settle, "ready again", statusIs(url+"/readyz", 200))
 
-	// Someone deletes the table: the monitor notices and masqd restores it.
+	// Someone deletes the table: the monitor notices and masqd restores it,
+	// long before the 60 s resync would.
+	eventually(t, settle, "the nftables monitor running", metricIs(p, "masqd_nftables_monitor_up", 1))
 	if out, err := b.Exec(context.Background(), b.NodeNS, "nft", "delete", "table", "inet", "masqd"); err != nil {
 		t.Fatalf("nft delete table: %v %s", err, out)
 	}
-	eventually(t, time.Second, "drift repair", sourceIs(b, "11.11.11.11", testbed.NodeIP4))
-	eventually(t, time.Second, "drift metric", func() error {
+	t.Logf("drift repair: %v", eventually(t, settle, "drift repair", sourceIs(b, "11.11.11.11", testbed.NodeIP4)))
+	eventually(t, settle, "drift metric", func() error {
 		_, m, err := httpBody(p.metrics + "/metrics")
 		if err != nil {
 			return err
@@ -185,7 +195,8 @@ func TestAgent(t *testing.T) {
 		return nil
 	})
 
-	// SIGTERM: a clean exit within a second, and the rules stay.
+	// SIGTERM: a clean exit well within the DaemonSet's grace period, and
+	// the rules stay.
 	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
@@ -195,8 +206,8 @@ func TestAgent(t *testing.T) {
 		if err != nil {
 			t.Errorf("exit after SIGTERM: %v", err)
 		}
-	case <-time.After(time.Second):
-		t.Fatal("masqd did not exit within a second of SIGTERM")
+	case <-time.After(settle):
+		t.Fatalf("masqd did not exit within %v of SIGTERM", settle)
 	}
 	checkTraffic(t, b, expect{"11.11.11.11": true, "10.96.0.10": false})
 }
@@ -279,5 +290,5 @@ func TestConfigMapSwap(t *testing.T) {
 	if err := os.RemoveAll(filepath.Join(dir, "..2026_11_25_01")); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, time.Second, "reload after the ConfigMap swap", sourceIs(b, "172.20.0.10", testbed.PodIP4))
+	t.Logf("reload after the ConfigMap swap: %v", eventually(t, settle, "reload after the ConfigMap swap", sourceIs(b, "172.20.0.10", testbed.PodIP4)))
 }

@@ -108,13 +108,13 @@ func TestConfigDirRemoved(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The defaults: every RFC 1918 range and more is exempt.
-	eventually(t, time.Second, "defaults after the directory went", sourceIs(b, "172.20.0.10", testbed.PodIP4))
+	eventually(t, settle, "defaults after the directory went", sourceIs(b, "172.20.0.10", testbed.PodIP4))
 	checkTraffic(t, b, expect{"10.96.0.10": false, "172.20.0.10": false, "192.168.5.10": false, "11.11.11.11": true})
-	eventually(t, time.Second, "still ready", statusIs(url+"/readyz", 200))
-	eventually(t, time.Second, "config still valid", metricIs(p, "masqd_config_valid", 1))
-	eventually(t, time.Second, "file events still watched", metricIs(p, "masqd_config_watch_degraded", 0))
-	eventually(t, time.Second, "the defaults counted as a changed config", metricIs(p, `masqd_config_loads_total{result="changed"}`, changed+1))
-	eventually(t, time.Second, "defaults logged", logHas(t, p, "config loaded", "from defaults (no config file)"))
+	eventually(t, settle, "still ready", statusIs(url+"/readyz", 200))
+	eventually(t, settle, "config still valid", metricIs(p, "masqd_config_valid", 1))
+	eventually(t, settle, "file events still watched", metricIs(p, "masqd_config_watch_degraded", 0))
+	eventually(t, settle, "the defaults counted as a changed config", metricIs(p, `masqd_config_loads_total{result="changed"}`, changed+1))
+	eventually(t, settle, "defaults logged", logHas(t, p, "config loaded", "from defaults (no config file)"))
 	for _, l := range logLines(t, p, "from defaults") {
 		t.Logf("log: %s", l)
 	}
@@ -124,10 +124,10 @@ func TestConfigDirRemoved(t *testing.T) {
 		t.Fatal(err)
 	}
 	replaceFile(t, cfg, "nonMasqueradeCIDRs: [172.16.0.0/12]\n")
-	eventually(t, time.Second, "the new file applied", sourceIs(b, "10.96.0.10", testbed.NodeIP4))
+	eventually(t, settle, "the new file applied", sourceIs(b, "10.96.0.10", testbed.NodeIP4))
 	checkTraffic(t, b, expect{"10.96.0.10": true, "172.20.0.10": false, "192.168.5.10": true})
-	eventually(t, time.Second, "ready", statusIs(url+"/readyz", 200))
-	eventually(t, time.Second, "the new file counted", metricIs(p, `masqd_config_loads_total{result="changed"}`, changed+2))
+	eventually(t, settle, "ready", statusIs(url+"/readyz", 200))
+	eventually(t, settle, "the new file counted", metricIs(p, `masqd_config_loads_total{result="changed"}`, changed+2))
 	if n, err := metric(p, `masqd_config_loads_total{result="error"}`); err == nil && n != 0 {
 		t.Errorf("%v config loads failed while the directory was away and back", n)
 	}
@@ -190,9 +190,9 @@ func TestConfigUnreadable(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = os.Chmod(cfg, 0o644) })
-	eventually(t, time.Second, "not ready while unreadable", statusIs(url+"/readyz", 503))
-	eventually(t, time.Second, "config invalid", metricIs(p, "masqd_config_valid", 0))
-	eventually(t, time.Second, "error logged", logHas(t, p, "ERROR", "config unreadable", cfg, "permission denied"))
+	eventually(t, settle, "not ready while unreadable", statusIs(url+"/readyz", 503))
+	eventually(t, settle, "config invalid", metricIs(p, "masqd_config_valid", 0))
+	eventually(t, settle, "error logged", logHas(t, p, "ERROR", "config unreadable", cfg, "permission denied"))
 	for _, l := range logLines(t, p, "permission denied") {
 		t.Logf("log: %s", l)
 	}
@@ -207,24 +207,24 @@ func TestConfigUnreadable(t *testing.T) {
 	if _, err := b.Exec(t.Context(), b.NodeNS, "nft", "delete", "table", "inet", "masqd"); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, time.Second, "drift repaired with the last good config", sourceIs(b, "172.20.0.10", testbed.NodeIP4))
+	eventually(t, settle, "drift repaired with the last good config", sourceIs(b, "172.20.0.10", testbed.NodeIP4))
 	checkTraffic(t, b, want)
 
 	if err := os.Chmod(cfg, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, time.Second, "ready again", statusIs(url+"/readyz", 200))
-	eventually(t, time.Second, "config valid again", metricIs(p, "masqd_config_valid", 1))
-	eventually(t, time.Second, "recovery logged", logHas(t, p, "config valid again"))
+	eventually(t, settle, "ready again", statusIs(url+"/readyz", 200))
+	eventually(t, settle, "config valid again", metricIs(p, "masqd_config_valid", 1))
+	eventually(t, settle, "recovery logged", logHas(t, p, "config valid again"))
 	checkTraffic(t, b, want)
 
 	// The same for a directory on the way that cannot be searched.
 	if err := os.Chmod(dir, 0); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, time.Second, "not ready while the directory is closed", statusIs(url+"/readyz", 503))
-	eventually(t, time.Second, "config invalid", metricIs(p, "masqd_config_valid", 0))
-	eventually(t, time.Second, "error logged", logHas(t, p, "ERROR", "config unreadable", cfg, "permission denied"))
+	eventually(t, settle, "not ready while the directory is closed", statusIs(url+"/readyz", 503))
+	eventually(t, settle, "config invalid", metricIs(p, "masqd_config_valid", 0))
+	eventually(t, settle, "error logged", logHas(t, p, "ERROR", "config unreadable", cfg, "permission denied"))
 	for _, l := range logLines(t, p, "config unreadable") {
 		t.Logf("log: %s", l)
 	}
@@ -232,8 +232,8 @@ func TestConfigUnreadable(t *testing.T) {
 	if err := os.Chmod(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, time.Second, "ready again", statusIs(url+"/readyz", 200))
-	eventually(t, time.Second, "config valid again", metricIs(p, "masqd_config_valid", 1))
+	eventually(t, settle, "ready again", statusIs(url+"/readyz", 200))
+	eventually(t, settle, "config valid again", metricIs(p, "masqd_config_valid", 1))
 }
 
 // noDACOverride runs a command as root without the capabilities that let
@@ -258,8 +258,8 @@ func TestConfigUnreadableAtStart(t *testing.T) {
 	for _, l := range logLines(t, p, "permission denied") {
 		t.Logf("log: %s", l)
 	}
-	eventually(t, time.Second, "not ready", statusIs(url+"/readyz", 503))
-	eventually(t, time.Second, "config invalid", metricIs(p, "masqd_config_valid", 0))
+	eventually(t, settle, "not ready", statusIs(url+"/readyz", 503))
+	eventually(t, settle, "config invalid", metricIs(p, "masqd_config_valid", 0))
 	if out, err := b.Exec(t.Context(), b.NodeNS, "nft", "list", "tables"); err != nil || strings.Contains(string(out), "masqd") {
 		t.Errorf("a table while no config could be read (%v):\n%s", err, out)
 	}
@@ -268,7 +268,7 @@ func TestConfigUnreadableAtStart(t *testing.T) {
 	if err := os.Chmod(cfg, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, time.Second, "ready", statusIs(url+"/readyz", 200))
+	eventually(t, settle, "ready", statusIs(url+"/readyz", 200))
 	checkTraffic(t, b, expect{"10.96.0.10": false, "172.20.0.10": true, "11.11.11.11": true})
 }
 
@@ -355,8 +355,8 @@ func TestInotifyUnavailable(t *testing.T) {
 		"--inh-caps=" + caps, "--ambient-caps=" + caps, "--"}
 	p, url := startAgentAs(t, b, wrapper, cfg)
 	eventually(t, 5*time.Second, "ready", statusIs(url+"/readyz", 200))
-	eventually(t, time.Second, "inotify failure logged", logHas(t, p, "WARN", "cannot create an inotify instance"))
-	eventually(t, time.Second, "degraded watch in the metrics", metricIs(p, "masqd_config_watch_degraded", 1))
+	eventually(t, settle, "inotify failure logged", logHas(t, p, "WARN", "cannot create an inotify instance"))
+	eventually(t, settle, "degraded watch in the metrics", metricIs(p, "masqd_config_watch_degraded", 1))
 	for _, l := range logLines(t, p, "inotify") {
 		t.Logf("log (uid %d, %d inotify instances held by the test): %s", uid, held, l)
 	}
@@ -383,5 +383,5 @@ func TestInotifyUnavailable(t *testing.T) {
 	eventually(t, 2*time.Second, "the change applied on a resync", sourceIs(b, "10.96.0.10", testbed.NodeIP4))
 	t.Logf("the change was applied %v after the write (resyncInterval 500ms)", time.Since(start).Round(time.Millisecond))
 	checkTraffic(t, b, expect{"10.96.0.10": true, "172.20.0.10": false})
-	eventually(t, time.Second, "still ready", statusIs(url+"/readyz", 200))
+	eventually(t, settle, "still ready", statusIs(url+"/readyz", 200))
 }
