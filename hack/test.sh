@@ -9,4 +9,5 @@ if [[ $(id -u) -ne 0 ]]; then
 fi
 hack/build.sh
 (cd deploy && go test -count=1 ./...)
+(cd image && MASQD_BIN=$PWD/../bin/masqd go test -count=1 ./...)
 MASQD_BIN=$PWD/bin/masqd go test -count=1 -timeout 15m "$@" ./...
