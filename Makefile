@@ -1,5 +1,5 @@
 # masqd — see README.md. Targets call small scripts under hack/.
-.PHONY: all build image test unit e2e demo verify fuzz bench bench-quick soak clean
+.PHONY: all build image memory test unit e2e demo verify fuzz bench bench-quick soak clean
 
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 export VERSION
@@ -38,6 +38,9 @@ bench: build ## every benchmark, as root in throw-away namespaces (≤ 15 min): 
 
 bench-quick: build ## the benchmarks in under two minutes, fewer repetitions
 	bench/run.sh -quick
+
+memory: ## the agent's peak memory in its container at 10,000, 100,000 and 300,000 CIDRs (MEMORY_CIDRS), as root
+	hack/memory.sh
 
 image: build ## dist/masqd-oci (OCI layout) and dist/masqd-image.tar (docker load): FROM scratch, no container engine, no registry
 	hack/image.sh

@@ -8,6 +8,9 @@ if [[ $(id -u) -ne 0 ]]; then
 	echo "note: not root: kernel and end-to-end tests will be skipped" >&2
 fi
 hack/build.sh
+# The image make image writes, run in runc by image/container (as root, with
+# runc and umoci; it skips with the reason otherwise).
+hack/image.sh
 (cd deploy && go test -count=1 ./...)
-(cd image && MASQD_BIN=$PWD/../bin/masqd go test -count=1 ./...)
+(cd image && MASQD_BIN=$PWD/../bin/masqd MASQD_IMAGE=$PWD/../dist/masqd-oci go test -count=1 -timeout 10m ./...)
 MASQD_BIN=$PWD/bin/masqd go test -count=1 -timeout 15m "$@" ./...

@@ -10,10 +10,11 @@
 // hostNetwork pod's is the node's, and real connections from the bed's pod
 // show what it programmed.
 //
-// What the runtime gets that a kubelet adds is stated where it is built
-// (spec_test.go): the runtime's default mounts and masked paths, a fresh
-// PID, IPC, UTS and mount namespace, no seccomp profile (containerd's
-// RuntimeDefault profile is not available to runc alone).
+// Where this differs from a kubelet with a CRI runtime: the runtime's
+// defaults are umoci's (its mounts and masked paths; fresh PID, IPC, UTS
+// and mount namespaces), kubelet's /etc/hosts, /etc/resolv.conf and
+// termination-log mounts are absent, and no seccomp profile is applied
+// (containerd's RuntimeDefault profile is not available to runc alone).
 //
 // It holds tests only, they need root, runc and umoci
 // (apt-get install -y runc umoci), and they skip with the reason otherwise.

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -41,10 +42,12 @@ type podSpec struct {
 	hostNetwork         bool
 }
 
-// probe is an httpGet probe: where kubelet asks.
+// probe is an httpGet probe: where and how often kubelet asks.
 type probe struct {
-	path string
-	port int
+	path             string
+	port             int
+	period           time.Duration
+	failureThreshold int
 }
 
 // runtimeDefaultCaps are the capabilities containerd and CRI-O give a
@@ -238,5 +241,13 @@ func httpProbe(name string, p *corev1.Probe, ports map[string]int) (probe, error
 			return probe{}, fmt.Errorf("%s: no container port named %q", name, g.Port.StrVal)
 		}
 	}
-	return probe{path: path.Clean("/" + g.Path), port: port}, nil
+	// The API server's defaults: every 10 s, 3 failures.
+	pr := probe{path: path.Clean("/" + g.Path), port: port, period: 10 * time.Second, failureThreshold: 3}
+	if p.PeriodSeconds > 0 {
+		pr.period = time.Duration(p.PeriodSeconds) * time.Second
+	}
+	if p.FailureThreshold > 0 {
+		pr.failureThreshold = int(p.FailureThreshold)
+	}
+	return pr, nil
 }

@@ -439,7 +439,11 @@ func waitProbe(t *testing.T, p *prober, c *container, pr probe, within time.Dura
 	var last string
 	for time.Since(start) < within {
 		if done, err := c.exited(); done {
-			t.Fatalf("container %s exited (%v) before GET %s:%d%s answered 200", c.id, err, testbed.NodeIP4, pr.port, pr.path)
+			hint := ""
+			if strings.Contains(fmt.Sprint(err), "exit status 137") {
+				hint = " (SIGKILL: under a memory limit, the OOM killer)"
+			}
+			t.Fatalf("container %s exited (%v)%s before GET %s:%d%s answered 200", c.id, err, hint, testbed.NodeIP4, pr.port, pr.path)
 		}
 		code, body, err := p.get(pr)
 		if err == nil && code == http.StatusOK {
