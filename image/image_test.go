@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"log"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,7 +17,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/registry"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 )
 
@@ -252,5 +257,45 @@ func TestBuildRefuses(t *testing.T) {
 				t.Errorf("Build error = %v, want one containing %q", err, tt.want)
 			}
 		})
+	}
+}
+
+// TestPushPull pushes the image to a registry on loopback, as
+// `crane push dist/masqd-oci REF` does, and pulls it back unchanged.
+func TestPushPull(t *testing.T) {
+	img, err := Build(Options{Binary: masqdBinary(t), Version: "v1.2.3"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := OutputsIn(t.TempDir())
+	if err := Write(img, "v1.2.3", out); err != nil {
+		t.Fatal(err)
+	}
+	local, err := ReadLayout(out.Layout, "v1.2.3")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
+	defer srv.Close()
+	ref, err := name.ParseReference(strings.TrimPrefix(srv.URL, "http://") + "/masqd:v1.2.3")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := remote.Write(ref, local); err != nil {
+		t.Fatalf("push %s: %v", ref, err)
+	}
+	pulled, err := remote.Image(ref)
+	if err != nil {
+		t.Fatalf("pull %s: %v", ref, err)
+	}
+	want, err := local.Digest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := pulled.Digest(); err != nil || got != want {
+		t.Errorf("pulled digest %s (%v), pushed %s", got, err, want)
+	}
+	if got := imageContents(t, pulled); len(got) != 1 || got[0].Name != "masqd" {
+		t.Errorf("pulled image holds %+v, want only masqd", got)
 	}
 }
