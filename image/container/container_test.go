@@ -418,3 +418,33 @@ func TestRollingUpdate(t *testing.T) {
 		}
 	}
 }
+
+// TestWithoutNetAdmin runs the manifest's container with NET_ADMIN taken
+// away: masqd must fail and say why. It shows that the runtime grants only
+// what the pod spec lists, so TestContainer's success rests on NET_ADMIN.
+func TestWithoutNetAdmin(t *testing.T) {
+	skipUnlessRunnable(t)
+	pod := readPodSpec(t, manifestPath)
+	pod.caps = slices.DeleteFunc(slices.Clone(pod.caps), func(c string) bool { return c == "CAP_NET_ADMIN" })
+	bnd := unpack(t)
+	bed := newBed(t)
+	c := bnd.start(t, pod, bed, t.TempDir(), runOpts{})
+	select {
+	case <-c.done:
+	case <-time.After(15 * time.Second):
+		t.Fatalf("container %s without NET_ADMIN still runs after 15 s; masqd should have exited", c.id)
+	}
+	if c.err == nil {
+		t.Errorf("container %s without NET_ADMIN exited 0", c.id)
+	}
+	out, err := os.ReadFile(c.log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(out), "CAP_NET_ADMIN") {
+		t.Errorf("container %s without NET_ADMIN: the output does not name CAP_NET_ADMIN:\n%s", c.id, out)
+	}
+	if out, err := bed.Exec(context.Background(), bed.NodeNS, "nft", "list", "tables"); err != nil || strings.Contains(string(out), "masqd") {
+		t.Errorf("without NET_ADMIN the node has tables %q (%v), want none of masqd's", out, err)
+	}
+}
