@@ -102,6 +102,8 @@ func TestChecksCatchBrokenDaemonSets(t *testing.T) {
 		}, "maxUnavailable"},
 		{"cpu limit", func(o objects) { container(o).Resources.Limits[corev1.ResourceCPU] = resource.MustParse("100m") }, "resources"},
 		{"no memory limit", func(o objects) { container(o).Resources.Limits = nil }, "resources"},
+		{"no GOMEMLIMIT", func(o objects) { container(o).Env = nil }, "want only GOMEMLIMIT"},
+		{"GOMEMLIMIT from requests", func(o objects) { container(o).Env[0].ValueFrom.ResourceFieldRef.Resource = "requests.memory" }, "limits.memory"},
 		{"console logs", func(o objects) { setArg(o, "log-format", "console") }, "--log-format"},
 		{"unknown flag", func(o objects) { container(o).Args = append(container(o).Args, "--no-such-flag") }, "masqd has no flag --no-such-flag"},
 		{"flag twice", func(o objects) { container(o).Args = append(container(o).Args, "--log-format=json") }, "given twice"},
@@ -120,7 +122,7 @@ func TestChecksCatchBrokenDaemonSets(t *testing.T) {
 		{"config elsewhere", func(o objects) { container(o).VolumeMounts[0].MountPath = "/etc/masqd" }, "lands at /etc/masqd/ip-masq-agent"},
 		{"config flag", func(o objects) { setArg(o, "config", "/etc/masqd/config") }, "want internal/config.DefaultPath"},
 		{"config required", func(o objects) { pod(o).Volumes[0].ConfigMap.Optional = nil }, "must be optional"},
-		{"config map renamed", func(o objects) { o.configMap.Name = "masqd" }, "the base ships"},
+		{"config map renamed", func(o objects) { pod(o).Volumes[0].ConfigMap.Name = "masqd" }, "no volume of ConfigMap"},
 		{"config subPath", func(o objects) { container(o).VolumeMounts[0].SubPath = "ip-masq-agent" }, "no subPath"},
 	}
 	if errs := runChecks(readBase(t), flags); len(errs) > 0 {

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -32,7 +33,8 @@ const (
 	appName       = "masqd"
 	configMapName = "ip-masq-agent" // ip-masq-agent's ConfigMap, reused as is
 	configMapKey  = "config"
-	baseImage     = "ghcr.io/masqd/masqd:latest"
+	imageRepo     = "ghcr.io/masqd/masqd" // image.Repository of ../image
+	exampleConfig = "examples/ip-masq-agent-configmap.yaml"
 )
 
 // tb is the part of testing.TB the invariant checks use, so that a test can
@@ -48,7 +50,7 @@ type tb interface {
 // objects are the manifests of the base, decoded.
 type objects struct {
 	serviceAccount *corev1.ServiceAccount
-	configMap      *corev1.ConfigMap // nil when an overlay deletes it
+	configMap      *corev1.ConfigMap // nil in the base, which must not replace the cluster's own
 	daemonSet      *appsv1.DaemonSet
 }
 
@@ -127,7 +129,9 @@ func readKustomization(t *testing.T) kusttypes.Kustomization {
 	return k
 }
 
-// readBase decodes every file the kustomization lists.
+// readBase decodes every file the kustomization lists. The base installs no
+// ConfigMap: `kubectl apply -k` would replace the cluster's ip-masq-agent
+// ConfigMap, and with it a migrating operator's egress policy.
 func readBase(t *testing.T) objects {
 	t.Helper()
 	var docs [][]byte
@@ -142,8 +146,8 @@ func readBase(t *testing.T) objects {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if o.configMap == nil {
-		t.Fatal("the base has no example ConfigMap")
+	if o.configMap != nil {
+		t.Fatalf("the base installs ConfigMap %s/%s: kubectl apply -k would replace the cluster's own; keep it in %s", o.configMap.Namespace, o.configMap.Name, exampleConfig)
 	}
 	return o
 }
@@ -169,7 +173,7 @@ func TestKustomizationListsEveryManifest(t *testing.T) {
 
 func TestManifestsDecodeStrictly(t *testing.T) {
 	o := readBase(t)
-	for _, m := range []metav1.ObjectMeta{o.serviceAccount.ObjectMeta, o.configMap.ObjectMeta, o.daemonSet.ObjectMeta} {
+	for _, m := range []metav1.ObjectMeta{o.serviceAccount.ObjectMeta, readExampleConfigMap(t).ObjectMeta, o.daemonSet.ObjectMeta} {
 		if m.Namespace != namespace {
 			t.Errorf("%s: namespace %q, want %q", m.Name, m.Namespace, namespace)
 		}
@@ -199,8 +203,32 @@ type ipMasqAgentConfig struct {
 	ResyncInterval     string   `json:"resyncInterval"`
 }
 
+// readExampleConfigMap strictly decodes the example ConfigMap beside the base.
+func readExampleConfigMap(t *testing.T) *corev1.ConfigMap {
+	t.Helper()
+	data, err := os.ReadFile(exampleConfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cm corev1.ConfigMap
+	if err := decodeStrict(data, &cm); err != nil {
+		t.Fatalf("%s: %v", exampleConfig, err)
+	}
+	if cm.APIVersion != "v1" || cm.Kind != "ConfigMap" {
+		t.Fatalf("%s is %s %s, want v1 ConfigMap", exampleConfig, cm.APIVersion, cm.Kind)
+	}
+	return &cm
+}
+
 func TestExampleConfigMap(t *testing.T) {
-	cm := readBase(t).configMap
+	cm := readExampleConfigMap(t)
+	if cm.Namespace != namespace {
+		t.Errorf("example ConfigMap namespace = %q, want %q", cm.Namespace, namespace)
+	}
+	// The example must be what the DaemonSet mounts.
+	o := readBase(t)
+	o.configMap = cm
+	checkDaemonSet(t, o, loadMasqdFlags(t))
 	if cm.Name != configMapName {
 		t.Errorf("ConfigMap name = %q, want ip-masq-agent's %q", cm.Name, configMapName)
 	}
@@ -254,8 +282,46 @@ func TestExampleConfigMap(t *testing.T) {
 func TestDaemonSet(t *testing.T) {
 	o := readBase(t)
 	checkDaemonSet(t, o, loadMasqdFlags(t))
-	if img := o.daemonSet.Spec.Template.Spec.Containers[0].Image; img != baseImage {
-		t.Errorf("image = %q, want %q (overlays override it with images:)", img, baseImage)
+	checkBaseImage(t, o.daemonSet.Spec.Template.Spec.Containers[0].Image)
+}
+
+// tagRE is a release tag: the base runs a release, never a moving tag.
+var tagRE = regexp.MustCompile(`^v[0-9]+\.[0-9]+\.[0-9]+$`)
+
+// checkBaseImage checks the base's image: masqd's repository and a release
+// tag, which `make image` on that release's git tag builds.
+func checkBaseImage(t tb, img string) {
+	t.Helper()
+	repo, tag, ok := strings.Cut(img, ":")
+	if !ok || repo != imageRepo || !tagRE.MatchString(tag) {
+		t.Errorf("image = %q, want %s:vX.Y.Z, a release (overlays pick another with images:)", img, imageRepo)
+	}
+}
+
+// latestRE is an image reference with the moving tag :latest.
+var latestRE = regexp.MustCompile(`[A-Za-z0-9._/-]+:latest\b`)
+
+// TestNoLatestTag: nothing the user reads or applies names a moving tag.
+func TestNoLatestTag(t *testing.T) {
+	files := []string{"README.md", filepath.Join(repoRoot, "README.md"), filepath.Join(repoRoot, "Dockerfile")}
+	yamls, err := filepath.Glob("*.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	more, err := filepath.Glob("examples/*.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range append(append(files, yamls...), more...) {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, line := range strings.Split(string(data), "\n") {
+			if latestRE.MatchString(line) {
+				t.Errorf("%s:%d names a :latest image: %s", f, i+1, strings.TrimSpace(line))
+			}
+		}
 	}
 }
 
@@ -332,6 +398,7 @@ func checkDaemonSet(t tb, o objects, flags masqdFlags) {
 	c := pod.Containers[0]
 	checkSecurityContext(t, c.SecurityContext)
 	checkResources(t, c.Resources)
+	checkEnv(t, c)
 
 	args := parseArgs(t, c, flags)
 	if args["log-format"] != "json" {
@@ -497,7 +564,7 @@ func checkResources(t tb, r corev1.ResourceRequirements) {
 			corev1.ResourceMemory: resource.MustParse("32Mi"),
 		},
 		Limits: corev1.ResourceList{
-			corev1.ResourceMemory: resource.MustParse("128Mi"),
+			corev1.ResourceMemory: resource.MustParse("192Mi"),
 		},
 	}
 	same := func(a, b corev1.ResourceList) bool {
@@ -512,7 +579,26 @@ func checkResources(t tb, r corev1.ResourceRequirements) {
 		return true
 	}
 	if !same(r.Requests, want.Requests) || !same(r.Limits, want.Limits) {
-		t.Errorf("resources = requests %v limits %v, want requests cpu 10m memory 32Mi, limits memory 128Mi only", r.Requests, r.Limits)
+		t.Errorf("resources = requests %v limits %v, want requests cpu 10m memory 32Mi, limits memory 192Mi only (make memory measures them)", r.Requests, r.Limits)
+	}
+}
+
+// checkEnv checks that the container's only variable is GOMEMLIMIT, taken
+// from its own memory limit in bytes, which Go reads as bytes.
+func checkEnv(t tb, c corev1.Container) {
+	t.Helper()
+	if len(c.Env) != 1 || c.Env[0].Name != "GOMEMLIMIT" || len(c.EnvFrom) > 0 {
+		t.Errorf("env = %+v, want only GOMEMLIMIT", c.Env)
+		return
+	}
+	from := c.Env[0].ValueFrom
+	if from == nil || from.ResourceFieldRef == nil {
+		t.Error("GOMEMLIMIT must come from the downward API (resourceFieldRef limits.memory), so it follows the limit")
+		return
+	}
+	r := from.ResourceFieldRef
+	if r.Resource != "limits.memory" || (r.ContainerName != "" && r.ContainerName != c.Name) || (!r.Divisor.IsZero() && r.Divisor.Value() != 1) {
+		t.Errorf("GOMEMLIMIT from %+v, want this container's limits.memory in bytes (no divisor)", r)
 	}
 }
 
@@ -562,7 +648,7 @@ func checkConfigMount(t tb, o objects, c corev1.Container, configFlag string) {
 		t.Fatalf("no volume of ConfigMap %q", configMapName)
 	}
 	if o.configMap != nil && o.configMap.Name != vol.ConfigMap.Name {
-		t.Errorf("volume %q mounts ConfigMap %q, the base ships %q", vol.Name, vol.ConfigMap.Name, o.configMap.Name)
+		t.Errorf("volume %q mounts ConfigMap %q, the example is %q", vol.Name, vol.ConfigMap.Name, o.configMap.Name)
 	}
 	cm := vol.ConfigMap
 	if cm.Optional == nil || !*cm.Optional {

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# gofmt, go vet and the pinned linters, over the three modules (root, bench/,
-# deploy/).
+# gofmt, go vet and the pinned linters, over the four modules (root, bench/,
+# deploy/, image/).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 STATICCHECK_VERSION=v0.8.2 # honnef.co/go/tools 2025.x
@@ -13,7 +13,7 @@ bin=$(go env GOPATH)/bin/staticcheck
 if ! "$bin" -version 2>/dev/null | grep -q "${STATICCHECK_VERSION#v}"; then
 	GOFLAGS= go install "honnef.co/go/tools/cmd/staticcheck@${STATICCHECK_VERSION}"
 fi
-for mod in . bench deploy; do
+for mod in . bench deploy image; do
 	echo "== vet and staticcheck: module $mod"
 	(cd "$mod" && go vet ./... && "$bin" ./...)
 done

@@ -249,6 +249,22 @@ func (b *Bed) SourceSeenFrom(ctx context.Context, src, dst netip.Addr) (netip.Ad
 	return seen, nil
 }
 
+// Dial connects from one of the bed's namespaces to address; from the node,
+// it reaches what a host-network process there serves, as kubelet's probes
+// of a host-network pod do.
+func (b *Bed) Dial(ctx context.Context, ns, network, address string) (net.Conn, error) {
+	var c net.Conn
+	err := inNS(ns, func() (err error) {
+		var d net.Dialer
+		c, err = d.DialContext(ctx, network, address)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("connect from %s to %s: %w", ns, address, err)
+	}
+	return c, nil
+}
+
 // Exec runs a command in one of the bed's namespaces and returns its
 // combined output.
 func (b *Bed) Exec(ctx context.Context, ns, name string, args ...string) ([]byte, error) {

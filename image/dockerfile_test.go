@@ -1,14 +1,19 @@
-package deploy
+package image
 
 import (
 	"encoding/json"
+	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 )
+
+// repoRoot is masqd's module root, seen from this directory.
+const repoRoot = ".."
 
 // instruction is one Dockerfile instruction, continuation lines joined.
 type instruction struct {
@@ -68,6 +73,8 @@ var ldflagsRE = regexp.MustCompile(`go build (-trimpath -ldflags "[^"]*")`)
 // shellVarRE matches ${NAME} and $NAME, which the two builds spell differently.
 var shellVarRE = regexp.MustCompile(`\$\{?[A-Za-z_]+\}?`)
 
+// TestDockerfileBuildStage: Docker compiles masqd as hack/build.sh does,
+// with the Go of ../go.mod.
 func TestDockerfileBuildStage(t *testing.T) {
 	build := readDockerfile(t)[0]
 
@@ -108,34 +115,116 @@ func TestDockerfileBuildStage(t *testing.T) {
 	}
 }
 
-func TestDockerfileRuntimeStage(t *testing.T) {
-	final := readDockerfile(t)[1]
-	img := fromImage(final[0])
-	name, _, _ := strings.Cut(img, "@")
-	if name != "gcr.io/distroless/static-debian12" {
-		t.Errorf("runtime FROM %s, want gcr.io/distroless/static-debian12: static, no shell, and root (not :nonroot) for CAP_NET_ADMIN", img)
+// dockerImage is what the Dockerfile's runtime stage makes, as far as the
+// Dockerfile says: its files with their modes, entrypoint, user and labels.
+type dockerImage struct {
+	files      map[string]int64 // path → mode
+	entrypoint []string
+	user       string
+	labels     map[string]string
+}
+
+// labelRE matches one key="value" pair of a LABEL instruction.
+var labelRE = regexp.MustCompile(`([A-Za-z0-9._-]+)="([^"]*)"`)
+
+// runtimeStage reads the Dockerfile's last stage with its build arguments
+// set to args, as `docker build --build-arg` would.
+func runtimeStage(t *testing.T, args map[string]string) dockerImage {
+	t.Helper()
+	stage := readDockerfile(t)[1]
+	if img := fromImage(stage[0]); img != "scratch" {
+		t.Errorf("runtime FROM %s, want scratch: the static binary needs nothing else", img)
 	}
-	var entrypoint []string
-	for _, ins := range final {
+	vars := map[string]string{}
+	expand := func(s string) string {
+		return shellVarRE.ReplaceAllStringFunc(s, func(v string) string {
+			return vars[strings.Trim(v, "${}")]
+		})
+	}
+	d := dockerImage{files: map[string]int64{}, labels: map[string]string{}}
+	for _, ins := range stage[1:] {
 		switch ins.cmd {
-		case "RUN":
-			t.Errorf("runtime stage RUN %q: the image has no shell", ins.args)
-		case "USER":
-			if !slices.Contains([]string{"0", "0:0", "root", "root:root"}, ins.args) {
-				t.Errorf("USER %s: masqd must run as root for CAP_NET_ADMIN", ins.args)
+		case "ARG":
+			name, def, _ := strings.Cut(ins.args, "=")
+			vars[name] = def
+			if v, ok := args[name]; ok {
+				vars[name] = v
+			}
+		case "LABEL":
+			for _, m := range labelRE.FindAllStringSubmatch(ins.args, -1) {
+				d.labels[m[1]] = expand(m[2])
 			}
 		case "COPY":
-			if !strings.HasPrefix(ins.args, "--from=build ") {
-				t.Errorf("COPY %s: the runtime image takes only the binary from the build stage", ins.args)
+			f := strings.Fields(ins.args)
+			mode := int64(0o644)
+			var paths []string
+			for _, a := range f {
+				switch {
+				case a == "--from=build":
+				case strings.HasPrefix(a, "--chmod="):
+					m, err := strconv.ParseInt(strings.TrimPrefix(a, "--chmod="), 8, 64)
+					if err != nil {
+						t.Errorf("COPY %s: %v", ins.args, err)
+					}
+					mode = m
+				case strings.HasPrefix(a, "--"):
+					t.Errorf("COPY %s: option %s is not understood here", ins.args, a)
+				default:
+					paths = append(paths, a)
+				}
 			}
+			if !strings.HasPrefix(ins.args, "--from=build ") || len(paths) != 2 {
+				t.Errorf("COPY %s: the runtime image takes only the binary from the build stage", ins.args)
+				continue
+			}
+			d.files[paths[1]] = mode
+		case "USER":
+			d.user = ins.args
 		case "ENTRYPOINT":
-			if err := json.Unmarshal([]byte(ins.args), &entrypoint); err != nil {
+			if err := json.Unmarshal([]byte(ins.args), &d.entrypoint); err != nil {
 				t.Errorf("ENTRYPOINT %s: use the exec form: %v", ins.args, err)
 			}
+		default:
+			t.Errorf("runtime stage %s %s: only ARG, LABEL, COPY, USER and ENTRYPOINT (scratch has no shell)", ins.cmd, ins.args)
 		}
 	}
-	if !slices.Equal(entrypoint, []string{"/masqd"}) {
-		t.Errorf("ENTRYPOINT = %q, want [\"/masqd\"]", entrypoint)
+	return d
+}
+
+// TestDockerfileMatchesImage builds the image as `make image` does and
+// holds the Dockerfile's runtime stage to the same files, modes,
+// entrypoint, user and labels.
+func TestDockerfileMatchesImage(t *testing.T) {
+	const version, revision = "v9.8.7", "0123456789abcdef"
+	img, err := Build(Options{Binary: masqdBinary(t), Version: version, Revision: revision})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := imageContents(t, img)
+	cf, err := img.ConfigFile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	files := map[string]int64{}
+	for _, f := range got {
+		files["/"+f.Name] = f.Mode
+	}
+	d := runtimeStage(t, map[string]string{"VERSION": version, "REVISION": revision})
+	if !maps.Equal(d.files, files) {
+		t.Errorf("Dockerfile files (path → mode) %v, make image's %v", d.files, files)
+	}
+	if !slices.Equal(d.entrypoint, cf.Config.Entrypoint) {
+		t.Errorf("Dockerfile ENTRYPOINT %q, make image's %q", d.entrypoint, cf.Config.Entrypoint)
+	}
+	if d.user != cf.Config.User {
+		t.Errorf("Dockerfile USER %q, make image's %q", d.user, cf.Config.User)
+	}
+	if !maps.Equal(d.labels, cf.Config.Labels) {
+		t.Errorf("Dockerfile labels %v, make image's %v", d.labels, cf.Config.Labels)
+	}
+	// Unset build arguments give the defaults make image uses without them.
+	if d := runtimeStage(t, map[string]string{"VERSION": version}); d.labels["org.opencontainers.image.revision"] != Labels(version, "")["org.opencontainers.image.revision"] {
+		t.Errorf("revision label without REVISION: Dockerfile %q, make image %q", d.labels["org.opencontainers.image.revision"], Labels(version, "")["org.opencontainers.image.revision"])
 	}
 }
 
@@ -186,7 +275,9 @@ func TestDockerignore(t *testing.T) {
 		{"internal/nft/build.go", false},
 		{".git/HEAD", true},
 		{"bin/masqd", true},
+		{"dist/masqd-image.tar", true},
 		{"deploy/go.mod", true},
+		{"image/go.mod", true},
 		{"internal/nft/testdata/default.nft", true},
 		{"internal/config/parse_test.go", true},
 	}
