@@ -20,7 +20,7 @@ func TestParseMode(t *testing.T) {
 
 func TestCovers(t *testing.T) {
 	cases := []struct {
-		proto          uint8
+		proto         uint8
 		off, udp, all bool
 	}{
 		{unix.IPPROTO_UDP, false, true, true},
