@@ -14,6 +14,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/masqd/masqd/internal/agent"
+	"github.com/masqd/masqd/internal/conntrack"
 	"github.com/masqd/masqd/internal/nft"
 	"github.com/masqd/masqd/internal/watch"
 )
@@ -31,6 +32,15 @@ func runAgent(ctx context.Context, s *settings, log *zap.Logger) error {
 	}
 	defer c.Close()
 	warnForeignSNAT(s, opts, log)
+	var flows agent.Flows
+	ct, err := openFlows(s)
+	if err != nil {
+		return err
+	}
+	if ct != nil {
+		defer ct.Close()
+		flows = ct
+	}
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -48,6 +58,7 @@ func runAgent(ctx context.Context, s *settings, log *zap.Logger) error {
 	a := agent.New(c, agent.Options{
 		ConfigPath: s.configPath, Config: s.configOptions(), Ruleset: opts, Log: log, Metrics: m,
 		FilesWatched: func() bool { return files != nil && !files.Degraded() },
+		Flows:        flows,
 	})
 	files, err = watch.WatchFiles(s.configPath, a.Trigger(), log)
 	if err != nil {
@@ -120,7 +131,7 @@ func runAgent(ctx context.Context, s *settings, log *zap.Logger) error {
 		defer hs.Close()
 	}
 	log.Info("masqd started", zap.String("version", versionString()), zap.String("config", s.configPath),
-		zap.String("table", opts.Table), zap.Bool("ipv6", opts.EnableIPv6))
+		zap.String("table", opts.Table), zap.Bool("ipv6", opts.EnableIPv6), zap.String("conntrack_reconcile", s.conntrackReconcile))
 
 	runErr := a.Run(ctx)
 	if s.cleanupOnExit {
@@ -137,4 +148,17 @@ func runAgent(ctx context.Context, s *settings, log *zap.Logger) error {
 	return runErr
 }
 
-var _ agent.Kernel = (*nft.Conn)(nil)
+// openFlows returns what reconciles conntrack after a ruleset change, or
+// nil with --conntrack-reconcile=off.
+func openFlows(s *settings) (*conntrack.Conn, error) {
+	mode, err := conntrack.ParseMode(s.conntrackReconcile)
+	if err != nil || mode == conntrack.Off {
+		return nil, err
+	}
+	return conntrack.Open(s.netns, mode)
+}
+
+var (
+	_ agent.Kernel = (*nft.Conn)(nil)
+	_ agent.Flows  = (*conntrack.Conn)(nil)
+)

@@ -55,6 +55,9 @@ type settings struct {
 	cleanupOnExit bool
 	showVersion   bool
 	legacy        bool
+
+	// conntrackReconcile is --conntrack-reconcile: off, udp or all.
+	conntrackReconcile string
 }
 
 // flagGroups says which flags a command takes; every command takes the
@@ -127,6 +130,7 @@ func newFlagSet(name string, groups flagGroups, s *settings, seenGlog *[]string,
 		fs.StringVar(&s.healthAddr, "health-bind-address", "0.0.0.0:9762", "serve /healthz and /readyz on `address`; 0 disables")
 		fs.BoolVar(&s.cleanupOnExit, "cleanup-on-exit", false, "delete masqd's table on SIGTERM/SIGINT (by default the rules stay, so pods keep egress during an update)")
 		fs.BoolVar(&s.showVersion, "version", false, "print the version and exit")
+		fs.StringVar(&s.conntrackReconcile, "conntrack-reconcile", "udp", "after a config change, remove the conntrack entries of open flows whose destination's verdict changed, so they take it: `udp` (UDP, ICMP and other protocols without connection state), all (TCP and SCTP too, which resets those connections) or off")
 	}
 	if groups&flagsExplain != 0 {
 		fs.StringVar(&s.source, "source", "", "explain for packets from this `address` (default: a pod inside masqueradeSourceCIDRs)")

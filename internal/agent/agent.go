@@ -36,6 +36,9 @@ type Options struct {
 	FilesWatched func() bool
 	// BackoffMin and BackoffMax bound the retry delay after a failed sync.
 	BackoffMin, BackoffMax time.Duration
+	// Flows, when set, is told after each sync that replaced the ruleset,
+	// so that flows already open take the new verdicts.
+	Flows Flows
 }
 
 // Agent converges the kernel on the config, for as long as Run runs.
@@ -202,7 +205,8 @@ func (a *Agent) reload() {
 }
 
 func (a *Agent) sync(ctx context.Context, why watch.Reason) {
-	rs := a.currentRuleset()
+	prev := a.currentRuleset()
+	rs := prev
 	if rs == nil || a.applied != a.good {
 		// Build only for a new config: at 100,000 CIDRs a build costs
 		// tens of milliseconds, the no-change check microseconds.
@@ -232,8 +236,9 @@ func (a *Agent) sync(ctx context.Context, why watch.Reason) {
 	for _, s := range rs.Sets {
 		a.m.intervals.WithLabelValues(s.Family.String()).Set(float64(len(s.Intervals)))
 	}
+	flowFields := a.reconcileFlows(ctx, prev, rs)
 	if res.Changed() {
-		fields := SyncFields(res, took, why)
+		fields := append(SyncFields(res, took, why), flowFields...)
 		if a.applied == a.good {
 			// Same config as the last good sync: the kernel drifted.
 			for _, kind := range driftKinds(res) {
@@ -244,7 +249,7 @@ func (a *Agent) sync(ctx context.Context, why watch.Reason) {
 			a.log.Info("synced", fields...)
 		}
 	} else {
-		a.log.Debug("in sync", zap.Bool("cached", res.Cached), zap.Duration("took", took), zap.Stringer("reason", why))
+		a.log.Debug("in sync", append([]zap.Field{zap.Bool("cached", res.Cached), zap.Duration("took", took), zap.Stringer("reason", why)}, flowFields...)...)
 	}
 	a.applied = a.good
 	a.firstSyncOnce.Do(func() { close(a.firstSync) })
