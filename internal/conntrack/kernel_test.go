@@ -94,7 +94,7 @@ func startTCP(t *testing.T, b *testbed.Bed, dst string) *testbed.Flow {
 // within d.
 func waitSource(t *testing.T, name string, f *testbed.Flow, want netip.Addr, d time.Duration) time.Time {
 	t.Helper()
-	at, err := f.WaitSource(context.Background(), want, d)
+	at, err := f.WaitSource(context.Background(), want, time.Now(), d)
 	if err != nil {
 		t.Fatalf("%s: %v", name, err)
 	}

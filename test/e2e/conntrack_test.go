@@ -70,11 +70,13 @@ func startEcho(t *testing.T, b *testbed.Bed) {
 // that happened within limit of since.
 func flowSees(t *testing.T, name string, f *testbed.Flow, want netip.Addr, since time.Time, limit time.Duration) {
 	t.Helper()
-	at, err := f.WaitSource(t.Context(), want, limit+2*time.Second)
+	at, err := f.WaitSource(t.Context(), want, since, limit+2*time.Second)
 	if err != nil {
 		t.Fatalf("%s: %v", name, err)
 	}
-	if d := at.Sub(since); d > limit {
+	d := at.Sub(since)
+	t.Logf("%s: the world saw %s %s after", name, want, d.Round(time.Millisecond))
+	if d > limit {
 		t.Errorf("%s: the world saw the new source %s after %s, want within %s", name, want, d.Round(time.Millisecond), limit)
 	}
 }

@@ -285,15 +285,19 @@ func (f *Flow) Resets() int {
 	return f.resets
 }
 
-// WaitSource waits until the world reports addr as the flow's source and
-// returns when it first did. It fails naming what it saw.
-func (f *Flow) WaitSource(ctx context.Context, addr netip.Addr, within time.Duration) (time.Time, error) {
+// WaitSource waits until the world reports addr as the flow's source in a
+// sighting that lasted until since or began after it, and returns when that
+// sighting began.
+// It fails naming what it saw.
+func (f *Flow) WaitSource(ctx context.Context, addr netip.Addr, since time.Time, within time.Duration) (time.Time, error) {
 	ctx, cancel := context.WithTimeout(ctx, within)
 	defer cancel()
 	for {
 		f.mu.Lock()
-		for _, s := range f.seen {
-			if s.Source.Addr() == addr {
+		for i, s := range f.seen {
+			// A sighting lasts until the next one begins.
+			lasting := i+1 == len(f.seen) || f.seen[i+1].At.After(since)
+			if s.Source.Addr() == addr && lasting {
 				f.mu.Unlock()
 				return s.At, nil
 			}
