@@ -139,7 +139,12 @@ func TestCheck(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if want := "ok: " + cfg.Summary() + "; " + tc.intervals + " intervals after merging\n"; out != want {
+			opts := nft.DefaultOptions()
+			opts.EnableIPv6 = tc.copts.EnableIPv6
+			h := nft.ConfigHash(cfg, opts)
+			want := "ok: " + cfg.Summary() + "; " + tc.intervals + " intervals after merging\n" +
+				"config hash: " + h + " (a node that applies this reports masqd_config_info{hash=\"" + h + "\"})\n"
+			if out != want {
 				t.Errorf("got  %q\nwant %q", out, want)
 			}
 		})

@@ -194,7 +194,7 @@ func runCheck(_ context.Context, s *settings, args []string, e env) error {
 	if err := noArgs("check", args); err != nil {
 		return err
 	}
-	cfg, _, rs, err := load(s)
+	cfg, opts, rs, err := load(s)
 	if err != nil {
 		return err
 	}
@@ -211,6 +211,8 @@ func runCheck(_ context.Context, s *settings, args []string, e env) error {
 	}
 	fmt.Fprintf(e.stdout, "ok: %s; %d IPv4 and %d IPv6 intervals after merging\n",
 		cfg.Summary(), len(rs.Set(nft.SetV4).Intervals), len(rs.Set(nft.SetV6).Intervals))
+	h := nft.ConfigHash(cfg, opts)
+	fmt.Fprintf(e.stdout, "config hash: %s (a node that applies this reports masqd_config_info{hash=%q})\n", h, h)
 	return nil
 }
 

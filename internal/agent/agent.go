@@ -53,6 +53,7 @@ type Agent struct {
 	// Owned by the Run goroutine.
 	good     *config.Config // last valid config; nil until one is read
 	applied  *config.Config // the config of the last successful sync
+	hash     string         // nft.ConfigHash of applied
 	errText  string         // last config error logged, to log each once
 	failures int
 	retry    watch.Timer // pending retry after a failed sync, or nil
@@ -236,9 +237,9 @@ func (a *Agent) sync(ctx context.Context, why watch.Reason) {
 	for _, s := range rs.Sets {
 		a.m.intervals.WithLabelValues(s.Family.String()).Set(float64(len(s.Intervals)))
 	}
-	flowFields := a.reconcileFlows(ctx, prev, rs)
+	extra := append(a.configApplied(), a.reconcileFlows(ctx, prev, rs)...)
 	if res.Changed() {
-		fields := append(SyncFields(res, took, why), flowFields...)
+		fields := append(SyncFields(res, took, why), extra...)
 		if a.applied == a.good {
 			// Same config as the last good sync: the kernel drifted.
 			for _, kind := range driftKinds(res) {
@@ -249,7 +250,7 @@ func (a *Agent) sync(ctx context.Context, why watch.Reason) {
 			a.log.Info("synced", fields...)
 		}
 	} else {
-		a.log.Debug("in sync", append([]zap.Field{zap.Bool("cached", res.Cached), zap.Duration("took", took), zap.Stringer("reason", why)}, flowFields...)...)
+		a.log.Debug("in sync", append([]zap.Field{zap.Bool("cached", res.Cached), zap.Duration("took", took), zap.Stringer("reason", why)}, extra...)...)
 	}
 	a.applied = a.good
 	a.firstSyncOnce.Do(func() { close(a.firstSync) })

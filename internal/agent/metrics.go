@@ -20,6 +20,7 @@ type Metrics struct {
 	intervals    *prometheus.GaugeVec
 	conns        *connCollector
 	flows        flowMetrics
+	configInfo   *prometheus.GaugeVec
 }
 
 // NewMetrics creates the metrics, unregistered.
@@ -58,13 +59,14 @@ func NewMetrics() *Metrics {
 			"masqd_rule_connections_total",
 			"Connections each rule of masqd's chain decided, read from the kernel's counters at scrape time. verdict is masqueraded or exempted; rule names the rule (local, link-local, non-masquerade, ...).",
 			[]string{"rule", "verdict"}, nil)},
-		flows: newFlowMetrics(),
+		flows:      newFlowMetrics(),
+		configInfo: newConfigInfo(),
 	}
 }
 
 // Register adds the metrics to r.
 func (m *Metrics) Register(r prometheus.Registerer) error {
-	for _, c := range append([]prometheus.Collector{m.syncs, m.syncDuration, m.lastSuccess, m.configLoads, m.configValid, m.drift, m.intervals, m.conns}, m.flows.collectors()...) {
+	for _, c := range append([]prometheus.Collector{m.syncs, m.syncDuration, m.lastSuccess, m.configLoads, m.configValid, m.drift, m.intervals, m.conns, m.configInfo}, m.flows.collectors()...) {
 		if err := r.Register(c); err != nil {
 			return err
 		}
