@@ -11,8 +11,6 @@ import (
 	"time"
 
 	"github.com/mdlayher/netlink"
-	ct "github.com/ti-mo/conntrack"
-	"github.com/ti-mo/netfilter"
 	"golang.org/x/sys/unix"
 
 	"github.com/masqd/masqd/internal/nft"
@@ -176,7 +174,7 @@ func (c *Conn) reconcile(ctx context.Context, before, after *nft.Ruleset) (Resul
 	if c.ns != nil {
 		cfg.NetNS = int(c.ns.Fd())
 	}
-	conn, err := ct.Dial(cfg)
+	conn, err := netlink.Dial(unix.NETLINK_NETFILTER, cfg)
 	if err != nil {
 		return res, fmt.Errorf("talk to conntrack over netlink: %w", err)
 	}
@@ -186,9 +184,9 @@ func (c *Conn) reconcile(ctx context.Context, before, after *nft.Ruleset) (Resul
 	}
 	var errs []error
 	for _, fam := range []struct {
-		is4 bool
-		pf  netfilter.ProtoFamily
-	}{{true, netfilter.ProtoIPv4}, {false, netfilter.ProtoIPv6}} {
+		is4    bool
+		family uint8
+	}{{true, unix.AF_INET}, {false, unix.AF_INET6}} {
 		changes := slices.DeleteFunc(slices.Clone(res.Changes), func(ch nft.Change) bool { return ch.First.Is4() != fam.is4 })
 		if len(changes) == 0 {
 			continue
@@ -196,30 +194,34 @@ func (c *Conn) reconcile(ctx context.Context, before, after *nft.Ruleset) (Resul
 		if err := ctx.Err(); err != nil {
 			return res, err
 		}
-		flows, err := conn.DumpFilter(ct.NewFilter().Family(fam.pf), nil)
+		// The dump holds the socket: collect, then delete.
+		var doomed []entry
+		status, mask := statusFilter(changes)
+		err := dump(conn, fam.family, status, mask, func(e *entry) {
+			res.Examined++
+			if c.mode.Covers(e.proto) && stale(changes, e) {
+				e.tuple, e.zone, e.id = slices.Clone(e.tuple), slices.Clone(e.zone), slices.Clone(e.id)
+				doomed = append(doomed, *e)
+			}
+		})
 		if err != nil {
-			errs = append(errs, fmt.Errorf("dump conntrack (%s): %w", fam.pf, err))
+			errs = append(errs, fmt.Errorf("dump conntrack (%s): %w", familyName(fam.is4), err))
 			continue
 		}
-		res.Examined += len(flows)
-		for i := range flows {
-			f := &flows[i]
-			if !c.mode.Covers(f.TupleOrig.Proto.Protocol) || !stale(changes, f) {
-				continue
-			}
+		for i := range doomed {
+			e := &doomed[i]
 			if err := ctx.Err(); err != nil {
 				return res, errors.Join(append(errs, err)...)
 			}
-			// The reply tuple only tells the library the family.
-			switch err := conn.Delete(ct.Flow{TupleOrig: f.TupleOrig, TupleReply: f.TupleReply, Zone: f.Zone}); {
+			switch err := del(conn, fam.family, e); {
 			case err == nil:
-				res.Removed[ProtoName(f.TupleOrig.Proto.Protocol)]++
+				res.Removed[ProtoName(e.proto)]++
 			case errors.Is(err, unix.ENOENT):
-				// Gone on its own since the dump: nothing left to do.
+				// Gone, or replaced by a new entry, since the dump.
 			default:
 				res.Failed++
 				if len(errs) < maxErrors {
-					errs = append(errs, fmt.Errorf("delete conntrack entry %s: %w", f.TupleOrig, err))
+					errs = append(errs, fmt.Errorf("delete conntrack entry (%s to %s): %w", ProtoName(e.proto), e.orig, err))
 				}
 			}
 		}
@@ -227,23 +229,39 @@ func (c *Conn) reconcile(ctx context.Context, before, after *nft.Ruleset) (Resul
 	return res, errors.Join(errs...)
 }
 
+func familyName(is4 bool) string {
+	if is4 {
+		return "ipv4"
+	}
+	return "ipv6"
+}
+
+// statusFilter returns the status filter for a dump: when every change
+// makes only translated or only untranslated entries stale, the kernel
+// sends those alone (Linux 5.15 and later; older kernels send every entry,
+// and stale decides the same). A zero mask asks for every entry.
+func statusFilter(changes []nft.Change) (status, mask uint32) {
+	translated, untranslated := false, false
+	for _, c := range changes {
+		translated = translated || c.Stale(true)
+		untranslated = untranslated || c.Stale(false)
+	}
+	switch {
+	case translated && !untranslated:
+		return statusSrcNAT, statusSrcNAT
+	case untranslated && !translated:
+		return 0, statusSrcNAT
+	}
+	return 0, 0
+}
+
 // maxErrors caps the errors one Reconcile returns; Failed counts them all.
 const maxErrors = 5
 
-// Destination returns the destination masqd's chain saw for an entry: the
-// original destination, or the address it was DNATed to before postrouting
-// (a Service's backend), which is the reply's source.
-func Destination(f *ct.Flow) netip.Addr {
-	if a := f.TupleReply.IP.SourceAddress; a.IsValid() {
-		return a.Unmap()
-	}
-	return f.TupleOrig.IP.DestinationAddress.Unmap()
-}
-
-// stale reports whether f goes to a destination in one of changes, which
-// are sorted and of f's family, and can carry a decision of the old rules.
-func stale(changes []nft.Change, f *ct.Flow) bool {
-	dst := Destination(f)
+// stale reports whether e goes to a destination in one of changes, which
+// are sorted and of e's family, and can carry a decision of the old rules.
+func stale(changes []nft.Change, e *entry) bool {
+	dst := e.destination()
 	i, found := slices.BinarySearchFunc(changes, dst, func(ch nft.Change, a netip.Addr) int {
 		if ch.Last.Less(a) {
 			return -1
@@ -253,5 +271,5 @@ func stale(changes []nft.Change, f *ct.Flow) bool {
 		}
 		return 0
 	})
-	return found && changes[i].Stale(f.Status.SrcNAT())
+	return found && changes[i].Stale(e.translated)
 }

@@ -295,3 +295,29 @@ table ip foreign {
 		}
 	}
 }
+
+// TestReconcileFiltersInKernel: when a change only makes untranslated
+// entries stale (destinations that become masqueraded), the kernel sends
+// only untranslated entries.
+func TestReconcileFiltersInKernel(t *testing.T) {
+	b := newBed(t)
+	nc, cc := open(t, b, UDP)
+	sync(t, nc, before)
+	moved := startUDP(t, b, 40000, "192.168.5.10")
+	peer := startUDP(t, b, 40001, "10.96.0.10")
+	masq := startUDP(t, b, 40002, "203.0.113.10")
+	waitSource(t, "udp to 192.168.5.10", moved, testbed.PodIP4, 5*time.Second)
+	waitSource(t, "udp to 10.96.0.10", peer, testbed.PodIP4, 5*time.Second)
+	waitSource(t, "udp to 203.0.113.10", masq, testbed.NodeIP4, 5*time.Second)
+
+	exemptToMasq := ruleset("10.0.0.0/8", "172.16.0.0/12", "fd00::/8")
+	sync(t, nc, exemptToMasq)
+	res, err := cc.Reconcile(context.Background(), before, exemptToMasq)
+	if err != nil {
+		t.Fatalf("reconcile: %v", err)
+	}
+	if res.Examined != 2 || res.Removed["udp"] != 1 {
+		t.Errorf("examined %d entries and removed %v; want the 2 untranslated ones examined (the masqueraded one filtered out by the kernel) and udp:1 removed", res.Examined, res.Removed)
+	}
+	waitSource(t, "udp to 192.168.5.10 after", moved, testbed.NodeIP4, 3*time.Second)
+}
