@@ -58,6 +58,8 @@ type settings struct {
 
 	// conntrackReconcile is --conntrack-reconcile: off, udp or all.
 	conntrackReconcile string
+	// flows' filters.
+	flowPort, flowPod, flowDst string
 }
 
 // flagGroups says which flags a command takes; every command takes the
@@ -75,6 +77,8 @@ const (
 	flagsLegacy
 	// flagsExplain: explain's --source.
 	flagsExplain
+	// flagsFlows: flows' --port, --pod and --destination.
+	flagsFlows
 )
 
 // ipMasqAgentFlags are the flags ip-masq-agent defines, with its meaning.
@@ -134,6 +138,11 @@ func newFlagSet(name string, groups flagGroups, s *settings, seenGlog *[]string,
 	}
 	if groups&flagsExplain != 0 {
 		fs.StringVar(&s.source, "source", "", "explain for packets from this `address` (default: a pod inside masqueradeSourceCIDRs)")
+	}
+	if groups&flagsFlows != 0 {
+		fs.StringVar(&s.flowPort, "port", "", "only the translation to this source `port` of the node (as an abuse report or firewall log names it)")
+		fs.StringVar(&s.flowPod, "pod", "", "only translations of this pod `address`")
+		fs.StringVar(&s.flowDst, "destination", "", "only translations to this `address or CIDR`")
 	}
 	if groups&flagsLegacy != 0 {
 		fs.BoolVar(&s.legacy, "legacy", false, "delete ip-masq-agent's chain and jump from iptables-nft's nat tables instead of masqd's table")

@@ -270,7 +270,7 @@ func TestBadCommandLine(t *testing.T) {
 		{[]string{"render", "--config", cfg, "extra"}, 1, `render takes no arguments, got ["extra"]`},
 		{[]string{"explain", "--config", cfg, "10.0.0.1", "not-an-ip"}, 1, `masqd: explain: "not-an-ip" is not an IP address`},
 		{[]string{"explain", "--config", cfg}, 1, "explain needs one or more IP addresses"},
-		{[]string{"frobnicate"}, 2, `unknown command "frobnicate"; the commands are render, check, explain, cleanup, help`},
+		{[]string{"frobnicate"}, 2, `unknown command "frobnicate"; the commands are render, check, explain, cleanup, flows, help`},
 		{[]string{"--config", cfg, "render"}, 2, "the command comes before its flags: masqd render [flags]"},
 		{[]string{"--config", cfg, "10.0.0.1"}, 2, `unexpected arguments ["10.0.0.1"]`},
 		{[]string{"--bogus"}, 2, "flag provided but not defined: -bogus"},

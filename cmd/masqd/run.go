@@ -45,6 +45,7 @@ var commands = []command{
 		{"masqd cleanup [flags]", "delete masqd's table, and nothing else"},
 		{"masqd cleanup --legacy", "delete ip-masq-agent's chain and jump (iptables-nft)"},
 	}, flagsRuleset | flagsKernel | flagsLegacy, runCleanup},
+	{"flows", [][2]string{{"masqd flows [flags]", "list source-NAT translations from conntrack: pod, node address and port, destination"}}, flagsKernel | flagsFlows, runFlows},
 }
 
 func lookupCommand(name string) *command {

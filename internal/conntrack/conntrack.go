@@ -200,7 +200,7 @@ func (c *Conn) reconcile(ctx context.Context, before, after *nft.Ruleset) (Resul
 		err := dump(conn, fam.family, status, mask, func(e *entry) {
 			res.Examined++
 			if c.mode.Covers(e.proto) && stale(changes, e) {
-				e.tuple, e.zone, e.id = slices.Clone(e.tuple), slices.Clone(e.zone), slices.Clone(e.id)
+				e.raw, e.zone, e.id = slices.Clone(e.raw), slices.Clone(e.zone), slices.Clone(e.id)
 				doomed = append(doomed, *e)
 			}
 		})
@@ -221,7 +221,7 @@ func (c *Conn) reconcile(ctx context.Context, before, after *nft.Ruleset) (Resul
 			default:
 				res.Failed++
 				if len(errs) < maxErrors {
-					errs = append(errs, fmt.Errorf("delete conntrack entry (%s to %s): %w", ProtoName(e.proto), e.orig, err))
+					errs = append(errs, fmt.Errorf("delete conntrack entry (%s to %s): %w", ProtoName(e.proto), e.orig.dst, err))
 				}
 			}
 		}

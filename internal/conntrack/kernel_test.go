@@ -321,3 +321,36 @@ func TestReconcileFiltersInKernel(t *testing.T) {
 	}
 	waitSource(t, "udp to 192.168.5.10 after", moved, testbed.NodeIP4, 3*time.Second)
 }
+
+// TestTranslations names the pod behind a translated port.
+func TestTranslations(t *testing.T) {
+	b := newBed(t)
+	nc, _ := open(t, b, UDP)
+	sync(t, nc, before)
+	masq := startUDP(t, b, 40002, "203.0.113.10")
+	startUDP(t, b, 40003, "11.11.11.11")
+	startUDP(t, b, 40004, "10.96.0.10") // not translated
+	waitSource(t, "udp to 203.0.113.10", masq, testbed.NodeIP4, 5*time.Second)
+	seen := masq.Seen()[0].Source
+
+	all, err := Translations(context.Background(), b.NodePath(), Match{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(all) != 2 {
+		t.Fatalf("translations %v, want the 2 masqueraded flows", all)
+	}
+	got, err := Translations(context.Background(), b.NodePath(), Match{Port: seen.Port()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Translation{Proto: "udp", Pod: netip.AddrPortFrom(testbed.PodIP4, 40002), Node: seen, Dst: netip.MustParseAddrPort("203.0.113.10:7778")}
+	if len(got) != 1 || got[0] != want {
+		t.Errorf("translations of port %d: %v, want [%v]", seen.Port(), got, want)
+	}
+	for _, m := range []Match{{Pod: testbed.PodIP4, Dst: netip.MustParsePrefix("203.0.113.0/24")}, {Dst: netip.MustParsePrefix("203.0.113.10/32")}} {
+		if got, err := Translations(context.Background(), b.NodePath(), m); err != nil || len(got) != 1 || got[0] != want {
+			t.Errorf("translations matching %+v: %v, %v; want [%v]", m, got, err, want)
+		}
+	}
+}

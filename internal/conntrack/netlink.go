@@ -30,7 +30,9 @@ const (
 	ctaIPv6Src = 3
 	ctaIPv6Dst = 4
 
-	ctaProtoNum = 1
+	ctaProtoNum     = 1
+	ctaProtoSrcPort = 2
+	ctaProtoDstPort = 3
 
 	// statusSrcNAT is IPS_SRC_NAT: the entry's source was translated.
 	statusSrcNAT = 1 << 4
@@ -41,23 +43,27 @@ const (
 // tuple, its zone, and its ID, so that an entry that was replaced since the
 // dump is not deleted.
 type entry struct {
-	proto      uint8
-	orig       netip.Addr // original destination
-	replySrc   netip.Addr // the reply's source: the destination after DNAT
-	translated bool
-	tuple      []byte // CTA_TUPLE_ORIG payload
-	zone       []byte // CTA_ZONE payload, or nil
-	id         []byte // CTA_ID payload
+	proto       uint8
+	orig, reply tuple
+	translated  bool
+	raw         []byte // CTA_TUPLE_ORIG payload
+	zone        []byte // CTA_ZONE payload, or nil
+	id          []byte // CTA_ID payload
+}
+
+// tuple is one direction of an entry.
+type tuple struct {
+	src, dst netip.AddrPort
 }
 
 // destination is the address masqd's chain matched for the entry: the
 // original destination, or the address it was DNATed to before
 // postrouting (a Service's backend), which is the reply's source.
 func (e *entry) destination() netip.Addr {
-	if e.replySrc.IsValid() {
-		return e.replySrc
+	if a := e.reply.src.Addr(); a.IsValid() {
+		return a
 	}
-	return e.orig
+	return e.orig.dst.Addr()
 }
 
 // dumpRead is the size of one read of a dump. The kernel sizes the
@@ -139,7 +145,7 @@ func parseMessages(b []byte, fn func(*entry)) (bool, error) {
 		}
 		var e entry
 		parseEntry(msg[nfgenLen:], &e)
-		if e.tuple != nil {
+		if e.raw != nil {
 			fn(&e)
 		}
 	}
@@ -150,10 +156,10 @@ func parseEntry(b []byte, e *entry) {
 	eachAttr(b, func(typ uint16, v []byte) {
 		switch typ {
 		case ctaTupleOrig:
-			e.tuple = v
-			e.orig, _, e.proto = parseTuple(v)
+			e.raw = v
+			e.orig, e.proto = parseTuple(v)
 		case ctaTupleReply:
-			_, e.replySrc, _ = parseTuple(v)
+			e.reply, _ = parseTuple(v)
 		case ctaStatus:
 			if len(v) == 4 {
 				e.translated = binary.BigEndian.Uint32(v)&statusSrcNAT != 0
@@ -166,8 +172,11 @@ func parseEntry(b []byte, e *entry) {
 	})
 }
 
-// parseTuple returns a tuple's destination, source and protocol.
-func parseTuple(b []byte) (dst, src netip.Addr, proto uint8) {
+// parseTuple returns a tuple's addresses and ports (zero for protocols
+// without ports), and its protocol.
+func parseTuple(b []byte) (t tuple, proto uint8) {
+	var src, dst netip.Addr
+	var sport, dport uint16
 	eachAttr(b, func(typ uint16, v []byte) {
 		switch typ {
 		case ctaTupleIP:
@@ -185,13 +194,18 @@ func parseTuple(b []byte) (dst, src netip.Addr, proto uint8) {
 			})
 		case ctaTupleProto:
 			eachAttr(v, func(typ uint16, a []byte) {
-				if typ == ctaProtoNum && len(a) == 1 {
+				switch {
+				case typ == ctaProtoNum && len(a) == 1:
 					proto = a[0]
+				case typ == ctaProtoSrcPort && len(a) == 2:
+					sport = binary.BigEndian.Uint16(a)
+				case typ == ctaProtoDstPort && len(a) == 2:
+					dport = binary.BigEndian.Uint16(a)
 				}
 			})
 		}
 	})
-	return dst, src, proto
+	return tuple{src: netip.AddrPortFrom(src, sport), dst: netip.AddrPortFrom(dst, dport)}, proto
 }
 
 // eachAttr calls fn for each netlink attribute in b, with its type less
@@ -212,7 +226,7 @@ func eachAttr(b []byte, fn func(typ uint16, v []byte)) {
 // still the one dumped.
 func del(c *netlink.Conn, family uint8, e *entry) error {
 	data := nfgen(family)
-	data = appendAttr(data, ctaTupleOrig|unix.NLA_F_NESTED, e.tuple)
+	data = appendAttr(data, ctaTupleOrig|unix.NLA_F_NESTED, e.raw)
 	if e.zone != nil {
 		data = appendAttr(data, ctaZone, e.zone)
 	}

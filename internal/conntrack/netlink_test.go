@@ -44,7 +44,7 @@ func TestParseMessages(t *testing.T) {
 	if err != nil || done || len(got) != 2 {
 		t.Fatalf("parsed %d entries, done %v, err %v; want 2, false, nil", len(got), done, err)
 	}
-	if e := got[0]; e.proto != unix.IPPROTO_UDP || e.orig != svc || e.destination() != backend || !e.translated || len(e.id) != 4 {
+	if e := got[0]; e.proto != unix.IPPROTO_UDP || e.orig.dst.Addr() != svc || e.destination() != backend || !e.translated || len(e.id) != 4 {
 		t.Errorf("DNATed, translated entry parsed as %+v", e)
 	}
 	if e := got[1]; e.destination() != netip.MustParseAddr("2001:db8::1") || e.translated {

@@ -214,3 +214,34 @@ func TestConntrackReconcileAll(t *testing.T) {
 		t.Errorf("%v tcp entries removed, want 1", n)
 	}
 }
+
+// TestFlowsCommand: `masqd flows --port P` names the pod behind the node's
+// translated port P, for UDP and TCP.
+func TestFlowsCommand(t *testing.T) {
+	b := newBed(t)
+	startEcho(t, b)
+	cfg := writeConfig(t, ctBefore)
+	_, url := startAgent(t, b, cfg, "--enable-ipv6")
+	eventually(t, 5*time.Second, "ready at start", statusIs(url+"/readyz", 200))
+	for _, f := range []struct {
+		name, proto string
+		flow        *testbed.Flow
+		pod         string
+	}{
+		{"udp", "udp", udpFlow(t, b, 40020, "11.11.11.11"), " 10.244.1.2:40020 "},
+		{"tcp", "tcp", tcpFlow(t, b, "203.0.113.10"), " 10.244.1.2:"},
+	} {
+		flowSees(t, f.name+" flow", f.flow, testbed.NodeIP4, time.Now(), 5*time.Second)
+		node := f.flow.Seen()[0].Source
+		out := masqd(t, b, "flows", "--port", strconv.Itoa(int(node.Port())))
+		t.Logf("masqd flows --port %d:\n%s", node.Port(), out)
+		lines := strings.Split(strings.TrimSpace(out), "\n")
+		if len(lines) != 2 || !strings.HasPrefix(lines[1], f.proto+" ") || !strings.Contains(lines[1], " "+node.String()+" ") ||
+			!strings.Contains(lines[1], f.pod) {
+			t.Errorf("masqd flows --port %d for the %s flow:\n%s\nwant one %s line naming %s behind %s", node.Port(), f.name, out, f.proto, testbed.PodIP4, node)
+		}
+	}
+	if out := masqd(t, b, "flows", "--destination", "10.0.0.0/8"); !strings.Contains(out, "no matching translations") {
+		t.Errorf("masqd flows --destination 10.0.0.0/8 (exempt, never translated):\n%s", out)
+	}
+}
