@@ -77,6 +77,11 @@ func runAgent(ctx context.Context, s *settings, log *zap.Logger) error {
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	stopTlog, err := startTranslationLog(ctx, s, reg, log)
+	if err != nil {
+		return err
+	}
+	defer stopTlog()
 	go func() {
 		select {
 		case <-a.FirstSync():

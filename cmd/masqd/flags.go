@@ -60,6 +60,9 @@ type settings struct {
 	conntrackReconcile string
 	// flows' filters.
 	flowPort, flowPod, flowDst string
+	// translationLog is --translation-log: a path, "-" for stdout, or "" (off).
+	translationLog       string
+	translationLogBuffer int
 }
 
 // flagGroups says which flags a command takes; every command takes the
@@ -134,6 +137,8 @@ func newFlagSet(name string, groups flagGroups, s *settings, seenGlog *[]string,
 		fs.StringVar(&s.healthAddr, "health-bind-address", "0.0.0.0:9762", "serve /healthz and /readyz on `address`; 0 disables")
 		fs.BoolVar(&s.cleanupOnExit, "cleanup-on-exit", false, "delete masqd's table on SIGTERM/SIGINT (by default the rules stay, so pods keep egress during an update)")
 		fs.BoolVar(&s.showVersion, "version", false, "print the version and exit")
+		fs.StringVar(&s.translationLog, "translation-log", "", "write one JSON line per source-NAT translation that starts or ends (pod, node address and port, destination) to `path`, - for stdout; off by default")
+		fs.IntVar(&s.translationLogBuffer, "translation-log-buffer", 16384, "`events` the translation log holds while its writer is behind; more are dropped and counted")
 		fs.StringVar(&s.conntrackReconcile, "conntrack-reconcile", "udp", "after a config change, remove the conntrack entries of open flows whose destination's verdict changed, so they take it: `udp` (UDP, ICMP and other protocols without connection state), all (TCP and SCTP too, which resets those connections) or off")
 	}
 	if groups&flagsExplain != 0 {

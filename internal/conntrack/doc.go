@@ -12,7 +12,12 @@
 // did not masquerade before. The kernel filters by family, and by the
 // translated bit when the change allows; it has no filter by address range.
 //
-// The few ctnetlink messages it needs (a dump, a delete) are encoded here on
+// Translations lists the source-NAT translations conntrack holds (masqd
+// flows), read-only. TranslationLog turns conntrack's new and destroy
+// events into one JSON line per translation that starts or ends, through
+// a bounded buffer whose overflow it counts.
+//
+// The few ctnetlink messages it needs (a dump, a delete, events) are encoded here on
 // mdlayher/netlink rather than through ti-mo/conntrack: that library reads
 // dumps page by page, which makes the kernel cut them into page-sized
 // messages and doubled the cost of a 10,000-entry dump, and it decodes every

@@ -1,9 +1,13 @@
 package conntrack
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"net/netip"
 	"os"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -63,7 +67,7 @@ var (
 
 func addr(s string) netip.Addr { return netip.MustParseAddr(s) }
 
-func sync(t *testing.T, c *nft.Conn, rs *nft.Ruleset) {
+func apply(t *testing.T, c *nft.Conn, rs *nft.Ruleset) {
 	t.Helper()
 	if _, err := c.Sync(context.Background(), rs); err != nil {
 		t.Fatalf("sync: %v", err)
@@ -147,7 +151,7 @@ func open(t *testing.T, b *testbed.Bed, mode Mode) (*nft.Conn, *Conn) {
 func TestReconcile(t *testing.T) {
 	b := newBed(t)
 	nc, cc := open(t, b, UDP)
-	sync(t, nc, before)
+	apply(t, nc, before)
 
 	toMasq4 := startUDP(t, b, 40000, "192.168.5.10")
 	toExempt4 := startUDP(t, b, 40001, "11.11.11.11")
@@ -166,7 +170,7 @@ func TestReconcile(t *testing.T) {
 	waitSource(t, "tcp to 192.168.5.10 before", tcp, testbed.PodIP4, settle)
 	idsBefore := entryIDs(t, b.NodeNS)
 
-	sync(t, nc, after)
+	apply(t, nc, after)
 	// Without reconciling, the active flows keep their old decision.
 	time.Sleep(5 * flowInterval)
 	if s := toMasq4.Seen(); len(s) != 1 {
@@ -224,11 +228,11 @@ func TestReconcile(t *testing.T) {
 func TestReconcileAll(t *testing.T) {
 	b := newBed(t)
 	nc, cc := open(t, b, All)
-	sync(t, nc, before)
+	apply(t, nc, before)
 	tcp := startTCP(t, b, "192.168.5.10")
 	waitSource(t, "tcp to 192.168.5.10 before", tcp, testbed.PodIP4, 5*time.Second)
 
-	sync(t, nc, after)
+	apply(t, nc, after)
 	res, err := cc.Reconcile(context.Background(), before, after)
 	if err != nil {
 		t.Fatalf("reconcile: %v", err)
@@ -252,7 +256,7 @@ func TestReconcileAll(t *testing.T) {
 func TestReconcileForeignSNAT(t *testing.T) {
 	b := newBed(t)
 	nc, cc := open(t, b, UDP)
-	sync(t, nc, before)
+	apply(t, nc, before)
 	const foreign = `
 table ip foreign {
 	chain postrouting {
@@ -273,7 +277,7 @@ table ip foreign {
 	waitSource(t, "foreign-translated udp to 11.11.11.11", toExempt, snat, 5*time.Second)
 	idsBefore := entryIDs(t, b.NodeNS)
 
-	sync(t, nc, after)
+	apply(t, nc, after)
 	res, err := cc.Reconcile(context.Background(), before, after)
 	if err != nil {
 		t.Fatalf("reconcile: %v", err)
@@ -302,7 +306,7 @@ table ip foreign {
 func TestReconcileFiltersInKernel(t *testing.T) {
 	b := newBed(t)
 	nc, cc := open(t, b, UDP)
-	sync(t, nc, before)
+	apply(t, nc, before)
 	moved := startUDP(t, b, 40000, "192.168.5.10")
 	peer := startUDP(t, b, 40001, "10.96.0.10")
 	masq := startUDP(t, b, 40002, "203.0.113.10")
@@ -311,7 +315,7 @@ func TestReconcileFiltersInKernel(t *testing.T) {
 	waitSource(t, "udp to 203.0.113.10", masq, testbed.NodeIP4, 5*time.Second)
 
 	exemptToMasq := ruleset("10.0.0.0/8", "172.16.0.0/12", "fd00::/8")
-	sync(t, nc, exemptToMasq)
+	apply(t, nc, exemptToMasq)
 	res, err := cc.Reconcile(context.Background(), before, exemptToMasq)
 	if err != nil {
 		t.Fatalf("reconcile: %v", err)
@@ -326,7 +330,7 @@ func TestReconcileFiltersInKernel(t *testing.T) {
 func TestTranslations(t *testing.T) {
 	b := newBed(t)
 	nc, _ := open(t, b, UDP)
-	sync(t, nc, before)
+	apply(t, nc, before)
 	masq := startUDP(t, b, 40002, "203.0.113.10")
 	startUDP(t, b, 40003, "11.11.11.11")
 	startUDP(t, b, 40004, "10.96.0.10") // not translated
@@ -352,5 +356,124 @@ func TestTranslations(t *testing.T) {
 		if got, err := Translations(context.Background(), b.NodePath(), m); err != nil || len(got) != 1 || got[0] != want {
 			t.Errorf("translations matching %+v: %v, %v; want [%v]", m, got, err, want)
 		}
+	}
+}
+
+// syncBuffer is a bytes.Buffer for one writer and a reader.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// TestTranslationLog: every one of many short masqueraded connections gets
+// a start and an end line; untranslated ones get none.
+func TestTranslationLog(t *testing.T) {
+	const conns = 1100 // 1,000 translated, 100 exempt
+	b := newBed(t)
+	nc, _ := open(t, b, UDP)
+	apply(t, nc, before)
+	var out syncBuffer
+	tl, err := NewTranslationLog(b.NodePath(), &out, 4096)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- tl.Run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("translation log: %v", err)
+		}
+	}()
+	// Run has joined the groups once a first event shows up.
+	waitLines(t, &out, 1, func() {
+		if _, err := b.SourceSeen(context.Background(), addr("203.0.113.10")); err != nil {
+			t.Fatal(err)
+		}
+	})
+	start := time.Now()
+	for i := range conns {
+		dst := "11.11.11.11"
+		if i%11 == 0 {
+			dst = "10.96.0.10" // exempt: no translation, no line
+		}
+		if _, err := b.SourceSeen(context.Background(), addr(dst)); err != nil {
+			t.Fatalf("connection %d: %v", i, err)
+		}
+	}
+	t.Logf("%d connections in %s", conns, time.Since(start))
+	translated := conns - conns/11 + 1 // and the first one
+	// End the connections' entries at once: conntrack's garbage collector
+	// is shared by every namespace of the machine and may take a minute to
+	// reap them (test/e2e waits for that, with the real binary).
+	flushIn(t, b.NodeNS)
+	deadline := time.Now().Add(10 * time.Second)
+	for tl.Ends.Load() < uint64(translated) && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	starts, ends := map[uint32]logLine{}, map[uint32]logLine{}
+	for _, l := range strings.Split(strings.TrimSpace(out.String()), "\n") {
+		var ll logLine
+		if err := json.Unmarshal([]byte(l), &ll); err != nil {
+			t.Fatalf("line %q: %v", l, err)
+		}
+		if netip.MustParseAddrPort(ll.Pod).Addr() != testbed.PodIP4 || netip.MustParseAddrPort(ll.Node).Addr() != testbed.NodeIP4 || ll.Proto != "tcp" {
+			t.Errorf("unexpected line %s", l)
+		}
+		map[string]map[uint32]logLine{"start": starts, "end": ends}[ll.Event][ll.ID] = ll
+	}
+	lost := tl.KernelOverflows.Load() + tl.BufferDrops.Load()
+	t.Logf("%d start and %d end lines for %d translated connections; %d kernel overflows, %d buffer drops", len(starts), len(ends), translated, tl.KernelOverflows.Load(), tl.BufferDrops.Load())
+	if lost == 0 && (len(starts) != translated || len(ends) != translated) {
+		t.Errorf("%d start and %d end lines, want %d of each and nothing lost", len(starts), len(ends), translated)
+	}
+	for id, s := range starts {
+		if e, ok := ends[id]; lost == 0 && (!ok || e.Pod != s.Pod || e.Node != s.Node || e.Dst != s.Dst) {
+			t.Errorf("start %+v has end %+v", s, e)
+		}
+	}
+}
+
+// flushIn removes every conntrack entry of namespace ns.
+func flushIn(t *testing.T, ns string) {
+	t.Helper()
+	f, err := os.Open(netnstest.Path(ns))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	c, err := ct.Dial(&netlink.Config{NetNS: int(f.Fd())})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Flush(); err != nil {
+		t.Fatalf("flush conntrack in %s: %v", ns, err)
+	}
+}
+
+// waitLines runs act until out holds at least n lines, for up to 5s.
+func waitLines(t *testing.T, out *syncBuffer, n int, act func()) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for strings.Count(out.String(), "\n") < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("waited 5s for %d translation log lines; have:\n%s", n, out.String())
+		}
+		act()
+		time.Sleep(50 * time.Millisecond)
 	}
 }
