@@ -26,6 +26,9 @@ const flowInterval = 100 * time.Millisecond
 
 func newBed(t *testing.T) *testbed.Bed {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("kernel test skipped in -short mode")
+	}
 	if why := testbed.Skip(); why != "" {
 		t.Skip("kernel test skipped: " + why)
 	}
