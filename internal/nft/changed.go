@@ -230,26 +230,29 @@ func dirty(before, after *view, fam Family) []Interval {
 	}
 	var ivs []Interval
 	for i := range before.tracks {
-		ivs = append(ivs, missing(before.tracks[i].ivs, after.tracks[i].ivs)...)
-		ivs = append(ivs, missing(after.tracks[i].ivs, before.tracks[i].ivs)...)
+		ivs = unshared(ivs, before.tracks[i].ivs, after.tracks[i].ivs)
 	}
 	return mergeIntervals(ivs)
 }
 
-// missing returns the intervals of sorted a that sorted b does not hold
-// exactly.
-func missing(a, b []Interval) []Interval {
-	var out []Interval
-	j := 0
-	for _, iv := range a {
-		for j < len(b) && cmp.Or(b[j].First.Compare(iv.First), b[j].Last.Compare(iv.Last)) < 0 {
+// unshared appends to out the intervals that only one of sorted a and b
+// holds exactly, in one walk over both.
+func unshared(out, a, b []Interval) []Interval {
+	i, j := 0, 0
+	for i < len(a) && j < len(b) {
+		switch {
+		case a[i] == b[j]:
+			i, j = i+1, j+1
+		case cmp.Or(a[i].First.Compare(b[j].First), a[i].Last.Compare(b[j].Last)) < 0:
+			out = append(out, a[i])
+			i++
+		default:
+			out = append(out, b[j])
 			j++
 		}
-		if j == len(b) || b[j] != iv {
-			out = append(out, iv)
-		}
 	}
-	return out
+	out = append(out, a[i:]...)
+	return append(out, b[j:]...)
 }
 
 // sweep walks region in address order, one stretch of equal decisions at a
