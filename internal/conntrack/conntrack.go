@@ -147,9 +147,6 @@ func (c *Conn) Close() error {
 	return c.ns.Close()
 }
 
-// Mode returns the Conn's mode.
-func (c *Conn) Mode() Mode { return c.mode }
-
 // dumpBuffer is the socket receive buffer for dumps: the kernel fills it
 // before the reader drains it.
 const dumpBuffer = 8 << 20
