@@ -39,6 +39,7 @@ var documentedFlags = map[string]string{
 	"metrics-bind-address":       "127.0.0.1:9761",
 	"health-bind-address":        "0.0.0.0:9762",
 	"cleanup-on-exit":            "false",
+	"remove-legacy-rules":        "false",
 }
 
 // masqdFlags is masqd's command line as its source defines it.

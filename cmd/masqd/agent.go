@@ -11,12 +11,14 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/masqd/masqd/internal/agent"
+	"github.com/masqd/masqd/internal/conntrack"
 	"github.com/masqd/masqd/internal/nft"
 )
 
 // newAgent opens the kernel and returns an agent on it, configured by the
-// flags; the caller closes the Conn.
-func newAgent(s *settings, log *zap.Logger, m *agent.Metrics) (*nft.Conn, *agent.Agent, error) {
+// flags, that tells flows (if not nil) about ruleset changes; the caller
+// closes the Conn.
+func newAgent(s *settings, log *zap.Logger, m *agent.Metrics, flows agent.Flows) (*nft.Conn, *agent.Agent, error) {
 	opts, err := s.rulesetOptions()
 	if err != nil {
 		return nil, nil, err
@@ -27,12 +29,12 @@ func newAgent(s *settings, log *zap.Logger, m *agent.Metrics) (*nft.Conn, *agent
 	}
 	warnForeignSNAT(s, opts, log)
 	return c, agent.New(c, agent.Options{ConfigPath: s.configPath, Config: s.configOptions(), Ruleset: opts,
-		Log: log, Metrics: m, RemoveLegacy: s.removeLegacy}), nil
+		Log: log, Metrics: m, RemoveLegacy: s.removeLegacy, Flows: flows}), nil
 }
 
 // runOnce converges once, as one pass of the agent.
 func runOnce(ctx context.Context, s *settings, log *zap.Logger) error {
-	c, a, err := newAgent(s, log, nil)
+	c, a, err := newAgent(s, log, nil, nil)
 	if err != nil {
 		return err
 	}
@@ -44,11 +46,27 @@ func runOnce(ctx context.Context, s *settings, log *zap.Logger) error {
 // --cleanup-on-exit.
 func runAgent(ctx context.Context, s *settings, log *zap.Logger) error {
 	m := agent.NewMetrics()
+	var flows agent.Flows
+	ct, err := openFlows(s)
+	if err != nil {
+		return err
+	}
+	if ct != nil {
+		defer ct.Close()
+		flows = ct
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stopTlog, err := startTranslationLog(ctx, s, m, log)
+	if err != nil {
+		return err
+	}
+	defer stopTlog()
 	mh, err := m.Handler()
 	if err != nil {
 		return err
 	}
-	c, a, err := newAgent(s, log, m)
+	c, a, err := newAgent(s, log, m, flows)
 	if err != nil {
 		return err
 	}
@@ -66,7 +84,8 @@ func runAgent(ctx context.Context, s *settings, log *zap.Logger) error {
 		defer stop()
 	}
 	log.Info("masqd started", zap.String("version", versionString()), zap.String("config", s.configPath),
-		zap.String("table", s.table), zap.Bool("ipv6", s.enableIPv6), zap.Bool("remove_legacy_rules", s.removeLegacy))
+		zap.String("table", s.table), zap.Bool("ipv6", s.enableIPv6), zap.Bool("remove_legacy_rules", s.removeLegacy),
+		zap.String("conntrack_reconcile", s.conntrackReconcile))
 	runErr := a.Run(ctx)
 	if !s.cleanupOnExit {
 		log.Info("stopping; the rules stay in place", zap.String("table", s.table))
@@ -101,4 +120,17 @@ func serve(name, addr string, h http.Handler, log *zap.Logger) (stop func(), err
 	return func() { hs.Close() }, nil
 }
 
-var _ agent.Kernel = (*nft.Conn)(nil)
+// openFlows returns what reconciles conntrack after a ruleset change, or
+// nil with --conntrack-reconcile=off.
+func openFlows(s *settings) (*conntrack.Conn, error) {
+	mode, err := conntrack.ParseMode(s.conntrackReconcile)
+	if err != nil || mode == conntrack.Off {
+		return nil, err
+	}
+	return conntrack.Open(s.netns, mode)
+}
+
+var (
+	_ agent.Kernel = (*nft.Conn)(nil)
+	_ agent.Flows  = (*conntrack.Conn)(nil)
+)

@@ -62,6 +62,14 @@ type settings struct {
 	// configSet says --config was given; stdin is what --config - reads.
 	configSet bool
 	stdin     io.Reader
+
+	// conntrackReconcile is --conntrack-reconcile: off, udp or all.
+	conntrackReconcile string
+	// flows' filters.
+	flowPort, flowPod, flowDst string
+	// translationLog is --translation-log: a path, "-" for stdout, or "" (off).
+	translationLog       string
+	translationLogBuffer int
 }
 
 // flagGroups says which flags a command takes; every command takes the
@@ -85,6 +93,8 @@ const (
 	// flagsNames: --table and --masq-chain; the other ruleset flags are
 	// accepted and ignored, so that cleanup takes the agent's command line.
 	flagsNames
+	// flagsFlows: flows' --port, --pod and --destination.
+	flagsFlows
 )
 
 // ignoredHere starts the usage of a flag that a command accepts and
@@ -136,12 +146,20 @@ func newFlagSet(name string, groups flagGroups, s *settings, seenGlog *[]string,
 		fs.BoolVar(&s.cleanupOnExit, "cleanup-on-exit", false, "delete masqd's table on SIGTERM/SIGINT (by default the rules stay, so pods keep egress during an update)")
 		fs.BoolVar(&s.removeLegacy, "remove-legacy-rules", false, "remove ip-masq-agent's chain and its jump from POSTROUTING (iptables-nft) whenever masqd's table is in sync and masqd is ready, never before: the migration in one rollout")
 		fs.BoolVar(&s.showVersion, "version", false, "print the version and exit")
+		fs.StringVar(&s.translationLog, "translation-log", "", "write one JSON line per source-NAT translation that starts or ends (pod, node address and port, destination) to `path`, - for stdout; off by default")
+		fs.IntVar(&s.translationLogBuffer, "translation-log-buffer", 16384, "`events` the translation log holds while its writer is behind; more are dropped and counted")
+		fs.StringVar(&s.conntrackReconcile, "conntrack-reconcile", "udp", "after a config change, remove the conntrack entries of open flows whose destination's verdict changed, so they take it: `udp` (UDP, ICMP and other protocols without connection state), all (TCP and SCTP too, which resets those connections) or off")
 	}
 	if groups&flagsExplain != 0 {
 		fs.StringVar(&s.source, "source", "", "explain for packets from this `address` (default: a pod inside masqueradeSourceCIDRs)")
 	}
 	if groups&flagsStrict != 0 {
 		fs.BoolVar(&s.strict, "strict", false, "treat every config warning as an error: keys in another case, YAML 1.1 booleans, unknown keys, settings that change nothing")
+	}
+	if groups&flagsFlows != 0 {
+		fs.StringVar(&s.flowPort, "port", "", "only the translation to this source `port` of the node (as an abuse report or firewall log names it)")
+		fs.StringVar(&s.flowPod, "pod", "", "only translations of this pod `address`")
+		fs.StringVar(&s.flowDst, "destination", "", "only translations to this `address or CIDR`")
 	}
 	if groups&flagsLegacy != 0 {
 		fs.BoolVar(&s.legacy, "legacy", false, "delete ip-masq-agent's chain and jump from iptables-nft's nat tables instead of masqd's table; refused while masqd's chain is not in the kernel")

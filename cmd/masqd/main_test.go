@@ -147,7 +147,12 @@ func TestCheck(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if want := "ok: " + cfg.Summary() + "; " + tc.intervals + " intervals after merging\n"; out != want {
+			opts := nft.Options{Table: nft.DefaultTable, Chain: nft.DefaultChain, RandomFully: true}
+			opts.EnableIPv6 = tc.copts.EnableIPv6
+			h := nft.ConfigHash(cfg, opts)
+			want := "ok: " + cfg.Summary() + "; " + tc.intervals + " intervals after merging\n" +
+				"config hash: " + h + " (a node that applies this reports masqd_config_info{hash=\"" + h + "\"})\n"
+			if out != want {
 				t.Errorf("got  %q\nwant %q", out, want)
 			}
 		})
@@ -163,7 +168,9 @@ func TestCheckPreflight(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ok := "ok: " + cfg.Summary() + "; 3 IPv4 and 0 IPv6 intervals after merging\n"
+	hash := nft.ConfigHash(cfg, nft.Options{Table: nft.DefaultTable, Chain: nft.DefaultChain, RandomFully: true})
+	ok := "ok: " + cfg.Summary() + "; 3 IPv4 and 0 IPv6 intervals after merging\n" +
+		"config hash: " + hash + " (a node that applies this reports masqd_config_info{hash=\"" + hash + "\"})\n"
 	if !strings.Contains(ok, "from <stdin>") {
 		t.Errorf("summary %q does not name <stdin>", ok)
 	}
@@ -311,7 +318,7 @@ func TestBadCommandLine(t *testing.T) {
 		{[]string{"render", "--config", cfg, "--to-ports=70000"}, 1, "masqd: --to-ports is not supported yet: "},
 		{[]string{"render", "--config", cfg, "extra"}, 1, `render takes no arguments, got ["extra"]`},
 		{[]string{"explain", "--config", cfg}, 1, "masqd: explain needs one or more IP addresses or prefixes\n"},
-		{[]string{"frobnicate"}, 2, `unknown command "frobnicate"; the commands are render, check, explain, diff, cleanup, help`},
+		{[]string{"frobnicate"}, 2, `unknown command "frobnicate"; the commands are render, check, explain, diff, cleanup, flows, help`},
 		{[]string{"--config", cfg, "render"}, 2, "the command comes before its flags: masqd render [flags]"},
 		{[]string{"--config", cfg, "10.0.0.1"}, 2, `unexpected arguments ["10.0.0.1"]`},
 		{[]string{"--bogus"}, 2, "flag provided but not defined: -bogus"},
@@ -319,7 +326,7 @@ func TestBadCommandLine(t *testing.T) {
 		{[]string{"check", "--netns=/run/netns/x"}, 2, "flag provided but not defined: -netns"},
 		{[]string{"render", "--log-level=loud"}, 2, "--log-level: "},
 		{[]string{"render", "--log-format=xml"}, 2, `--log-format: "xml" is neither json nor console`},
-		{[]string{"help", "frobnicate"}, 2, "masqd: help takes one command's name (render, check, explain, diff, cleanup), or none for every command\n"},
+		{[]string{"help", "frobnicate"}, 2, "masqd: help takes one command's name (render, check, explain, diff, cleanup, flows), or none for every command\n"},
 		{[]string{"render", "--config", cfg, "--snat-address", "node"}, 1, `--snat-address: "node" is not an IP address`},
 		{[]string{"render", "--config", cfg, "--snat-address", "2001:db8::1"}, 1, "--snat-address: 2001:db8::1 is not an IPv4 address; use --snat-address-ipv6 for it"},
 		{[]string{"render", "--config", cfg, "--snat-address", "0.0.0.0"}, 1, "--snat-address: 0.0.0.0 cannot be a source address"},

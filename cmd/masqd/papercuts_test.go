@@ -14,7 +14,7 @@ func TestCommandLineHints(t *testing.T) {
 		stdout, errs string
 	}{
 		{[]string{"help", "help"}, 0, "Usage:\n  masqd help [COMMAND]          print the help of every command, or of one\n", ""},
-		{[]string{"help", "render", "check"}, 2, "", "masqd: help takes one command's name (render, check, explain, diff, cleanup), or none for every command\n"},
+		{[]string{"help", "render", "check"}, 2, "", "masqd: help takes one command's name (render, check, explain, diff, cleanup, flows), or none for every command\n"},
 		{[]string{"version"}, 2, "", "masqd: there is no version command; run masqd --version\n"},
 		{[]string{"check", "typo.yaml"}, 1, "", `masqd: check takes no arguments, got ["typo.yaml"]; to read a config file, run masqd check --config typo.yaml` + "\n"},
 		{[]string{"render", "typo.yaml"}, 1, "", `masqd: render takes no arguments, got ["typo.yaml"]; to read a config file, run masqd render --config typo.yaml` + "\n"},

@@ -52,6 +52,7 @@ var commands = []command{
 		{"masqd cleanup [flags]", "delete masqd's table, and nothing else"},
 		{"masqd cleanup --legacy", "delete ip-masq-agent's chain and jump (iptables-nft) if masqd's table is in place"},
 	}, flagsNames | flagsKernel | flagsLegacy, runCleanup},
+	{"flows", [][2]string{{"masqd flows [flags]", "list source-NAT translations from conntrack: pod, node address and port, destination"}}, flagsKernel | flagsFlows, runFlows},
 }
 
 func lookupCommand(name string) *command {
@@ -252,7 +253,7 @@ func runCheck(_ context.Context, s *settings, args []string, e env) error {
 	if _, err := os.Stat(s.configPath); s.configSet && s.configPath != stdinPath && errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("check: --config %s does not exist (without --config, a missing %s means the defaults, as for the agent)", s.configPath, config.DefaultPath)
 	}
-	cfg, _, rs, err := load(s)
+	cfg, opts, rs, err := load(s)
 	if err != nil {
 		return err
 	}
@@ -269,6 +270,8 @@ func runCheck(_ context.Context, s *settings, args []string, e env) error {
 	}
 	fmt.Fprintf(e.stdout, "ok: %s; %d IPv4 and %d IPv6 intervals after merging\n",
 		cfg.Summary(), len(rs.Set(nft.SetV4).Intervals), len(rs.Set(nft.SetV6).Intervals))
+	h := nft.ConfigHash(cfg, opts)
+	fmt.Fprintf(e.stdout, "config hash: %s (a node that applies this reports masqd_config_info{hash=%q})\n", h, h)
 	return nil
 }
 

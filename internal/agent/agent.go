@@ -69,6 +69,9 @@ type Options struct {
 	RemoveLegacy bool
 	// BackoffMin and BackoffMax bound the retry delay after a failed sync.
 	BackoffMin, BackoffMax time.Duration
+	// Flows, when set, is told after each sync that replaced the ruleset,
+	// so that flows already open take the new verdicts.
+	Flows Flows
 }
 
 // Agent converges the kernel on the config, for as long as Run runs. Run
@@ -85,6 +88,7 @@ type Agent struct {
 	// Owned by the Run goroutine.
 	good     *config.Config // last valid config; nil until one is read
 	applied  *config.Config // the config of the last successful sync
+	hash     string         // nft.ConfigHash of applied
 	errText  string         // last config error logged, to log each once
 	warnText string         // last config warnings logged, to log each set once
 	failures int
@@ -306,7 +310,8 @@ func (a *Agent) reload() {
 // sync applies the last good config and records the outcome in the
 // metrics and the log; the caller handles an error.
 func (a *Agent) sync(ctx context.Context, why fmt.Stringer) error {
-	rs := a.currentRuleset()
+	prev := a.currentRuleset()
+	rs := prev
 	if rs == nil || a.applied != a.good {
 		// Build only for a new config: at 100,000 CIDRs a build costs
 		// tens of milliseconds, the no-change check microseconds.
@@ -327,7 +332,7 @@ func (a *Agent) sync(ctx context.Context, why fmt.Stringer) error {
 	for _, s := range rs.Sets {
 		a.m.intervals.WithLabelValues(s.Family.String()).Set(float64(len(s.Intervals)))
 	}
-	a.logSync(res, took, why)
+	a.logSync(res, took, why, append(a.configApplied(), a.reconcileFlows(ctx, prev, rs)...))
 	a.applied = a.good
 	a.mu.Lock()
 	a.ruleset = rs
@@ -335,7 +340,7 @@ func (a *Agent) sync(ctx context.Context, why fmt.Stringer) error {
 	return nil
 }
 
-func (a *Agent) logSync(res nft.Result, took time.Duration, why fmt.Stringer) {
+func (a *Agent) logSync(res nft.Result, took time.Duration, why fmt.Stringer, extra []zap.Field) {
 	_, once := why.(onceReason)
 	switch {
 	case !res.Changed():
@@ -347,17 +352,17 @@ func (a *Agent) logSync(res nft.Result, took time.Duration, why fmt.Stringer) {
 			// at info, or a start that reads a large table looks like a hang.
 			msg, level = "first sync found the table in sync; nothing changed", zap.InfoLevel
 		}
-		a.log.Log(level, msg, zap.Bool("cached", res.Cached), zap.Duration("took", took),
-			zap.Stringer("reason", why), zap.Uint32("generation", res.Generation))
+		a.log.Log(level, msg, append([]zap.Field{zap.Bool("cached", res.Cached), zap.Duration("took", took),
+			zap.Stringer("reason", why), zap.Uint32("generation", res.Generation)}, extra...)...)
 	case a.applied == a.good:
 		// Same config as the last good sync: the kernel drifted.
 		kinds := driftKinds(res)
 		for _, kind := range kinds {
 			a.m.drift.WithLabelValues(kind).Inc()
 		}
-		a.log.Warn("repaired drift in the table", append(SyncFields(res, took, why), zap.Strings("drift", kinds))...)
+		a.log.Warn("repaired drift in the table", append(append(SyncFields(res, took, why), zap.Strings("drift", kinds)), extra...)...)
 	default:
-		a.log.Info("synced", SyncFields(res, took, why)...)
+		a.log.Info("synced", append(SyncFields(res, took, why), extra...)...)
 	}
 }
 

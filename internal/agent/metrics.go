@@ -28,6 +28,8 @@ type Metrics struct {
 	legacyChains prometheus.Gauge
 	// legacyRemoved counts ip-masq-agent chains removed with their jumps.
 	legacyRemoved prometheus.Counter
+	flows         flowMetrics
+	configInfo    *prometheus.GaugeVec
 }
 
 // NewMetrics creates the metrics, unregistered.
@@ -82,6 +84,8 @@ func NewMetrics() *Metrics {
 			Name: "masqd_legacy_rules_removed_total",
 			Help: "ip-masq-agent chains removed, with their jumps from POSTROUTING, by --remove-legacy-rules once masqd's table was in sync.",
 		}),
+		flows:      newFlowMetrics(),
+		configInfo: newConfigInfo(),
 	}
 	m.watchDegrade = prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "masqd_config_watch_degraded",
@@ -113,8 +117,8 @@ func (m *Metrics) Handler() (http.Handler, error) {
 
 // Register adds the metrics to r.
 func (m *Metrics) Register(r prometheus.Registerer) error {
-	for _, c := range []prometheus.Collector{m.syncs, m.syncDuration, m.lastSuccess, m.configLoads, m.configValid, m.configWarns, m.drift, m.intervals, m.conns,
-		m.monitorUp, m.watchDegrade, m.legacyChains, m.legacyRemoved} {
+	for _, c := range append([]prometheus.Collector{m.syncs, m.syncDuration, m.lastSuccess, m.configLoads, m.configValid, m.configWarns, m.drift, m.intervals, m.conns,
+		m.monitorUp, m.watchDegrade, m.legacyChains, m.legacyRemoved, m.configInfo}, m.flows.collectors()...) {
 		if err := r.Register(c); err != nil {
 			return err
 		}

@@ -1,0 +1,203 @@
+package conntrack
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sync/atomic"
+	"time"
+
+	"github.com/mdlayher/netlink"
+	"golang.org/x/sys/unix"
+)
+
+// TranslationLog writes one JSON line for every source-NAT translation that
+// starts or ends in a network namespace, from conntrack's events, as
+// carrier-grade NAT logging does: who was behind a node address and port,
+// and when. Events pass a bounded buffer; what cannot be kept is counted,
+// never dropped silently. Its counters may be read at any time; Run is
+// called once.
+type TranslationLog struct {
+	ns     *os.File
+	w      io.Writer
+	buffer int
+
+	// Lines counts the lines written, start and end.
+	Starts, Ends atomic.Uint64
+	// KernelOverflows counts the times the kernel could not queue events
+	// for masqd (ENOBUFS on the event socket): an unknown number of
+	// events were lost each time.
+	KernelOverflows atomic.Uint64
+	// BufferDrops counts events dropped because the writer fell behind by
+	// more than the buffer.
+	BufferDrops atomic.Uint64
+}
+
+// NewTranslationLog returns a log for the namespace at nsPath (the
+// caller's when empty) that writes to w through a buffer of that many
+// events.
+func NewTranslationLog(nsPath string, w io.Writer, buffer int) (*TranslationLog, error) {
+	l := &TranslationLog{w: w, buffer: max(buffer, 1)}
+	if nsPath != "" {
+		f, err := os.Open(nsPath)
+		if err != nil {
+			return nil, fmt.Errorf("open network namespace: %w", err)
+		}
+		l.ns = f
+	}
+	return l, nil
+}
+
+// eventBuffer is the event socket's receive buffer: bursts of connections
+// queue here before the reader drains them.
+const eventBuffer = 16 << 20
+
+// logLine is one line of the translation log.
+type logLine struct {
+	Time  time.Time `json:"time"`
+	Event string    `json:"event"` // start or end
+	Proto string    `json:"proto"`
+	Pod   string    `json:"pod"`
+	Node  string    `json:"node"`
+	Dst   string    `json:"dst"`
+	// ID is conntrack's ID of the entry; a start and its end share it.
+	ID uint32 `json:"id"`
+}
+
+// Run listens and writes until ctx ends, then releases the namespace
+// handle. It returns nil then, or the error that stopped it.
+func (l *TranslationLog) Run(ctx context.Context) error {
+	if l.ns != nil {
+		defer l.ns.Close()
+	}
+	cfg := &netlink.Config{}
+	if l.ns != nil {
+		cfg.NetNS = int(l.ns.Fd())
+	}
+	conn, err := netlink.Dial(unix.NETLINK_NETFILTER, cfg)
+	if err != nil {
+		return fmt.Errorf("talk to conntrack over netlink: %w", err)
+	}
+	defer conn.Close()
+	if err := conn.SetReadBuffer(eventBuffer); err != nil {
+		return fmt.Errorf("conntrack event socket buffer: %w", err)
+	}
+	for _, g := range []uint32{unix.NFNLGRP_CONNTRACK_NEW, unix.NFNLGRP_CONNTRACK_DESTROY} {
+		if err := conn.JoinGroup(g); err != nil {
+			return fmt.Errorf("listen to conntrack events: %w", err)
+		}
+	}
+	lines := make(chan logLine, l.buffer)
+	written := make(chan error, 1)
+	go func() { written <- l.write(lines) }()
+	stop := context.AfterFunc(ctx, func() { _ = conn.SetReadDeadline(time.Now()) })
+	defer stop()
+	err = l.read(conn, lines)
+	close(lines)
+	werr := <-written
+	if ctx.Err() != nil {
+		return werr
+	}
+	return errors.Join(err, werr)
+}
+
+// read turns events into lines until the socket's deadline passes.
+func (l *TranslationLog) read(conn *netlink.Conn, lines chan<- logLine) error {
+	rc, err := conn.SyscallConn()
+	if err != nil {
+		return err
+	}
+	buf := make([]byte, dumpRead)
+	for {
+		var n int
+		var rerr error
+		if err := rc.Read(func(fd uintptr) bool {
+			n, _, rerr = unix.Recvfrom(int(fd), buf, unix.MSG_DONTWAIT)
+			return rerr != unix.EAGAIN
+		}); err != nil {
+			return err // The deadline: ctx ended.
+		}
+		switch {
+		case errors.Is(rerr, unix.ENOBUFS):
+			l.KernelOverflows.Add(1)
+			continue
+		case rerr != nil:
+			return fmt.Errorf("read conntrack events: %w", rerr)
+		}
+		now := time.Now()
+		eachMessage(buf[:n], func(typ uint16, msg []byte) {
+			if typ>>8 != unix.NFNL_SUBSYS_CTNETLINK {
+				return
+			}
+			event := "start"
+			if typ&0xff == msgDelete {
+				event = "end"
+			}
+			var e entry
+			parseEntry(msg, &e)
+			// Destroy events carry no status: the tuples tell whether
+			// the source was translated.
+			if e.raw == nil || e.orig.src == e.reply.dst {
+				return
+			}
+			line := logLine{Time: now, Event: event, Proto: ProtoName(e.proto),
+				Pod: e.orig.src.String(), Node: e.reply.dst.String(), Dst: e.reply.src.String()}
+			if len(e.id) == 4 {
+				line.ID = binary.BigEndian.Uint32(e.id)
+			}
+			select {
+			case lines <- line:
+			default:
+				l.BufferDrops.Add(1)
+			}
+		})
+	}
+}
+
+// eachMessage calls fn for each ctnetlink message in b with its type and
+// its attributes.
+func eachMessage(b []byte, fn func(typ uint16, attrs []byte)) {
+	for len(b) >= nlmsgHeaderLen {
+		l := int(binary.NativeEndian.Uint32(b[0:4]))
+		typ := binary.NativeEndian.Uint16(b[4:6])
+		if l < nlmsgHeaderLen+nfgenLen || l > len(b) {
+			return
+		}
+		fn(typ, b[nlmsgHeaderLen+nfgenLen:l])
+		b = b[min(align(l), len(b)):]
+	}
+}
+
+// write writes lines as JSON, flushing whenever it has caught up.
+func (l *TranslationLog) write(lines <-chan logLine) error {
+	bw := bufio.NewWriter(l.w)
+	enc := json.NewEncoder(bw)
+	var err error
+	for line := range lines {
+		if err != nil {
+			continue // Drain, so that the reader never blocks.
+		}
+		if err = enc.Encode(line); err == nil {
+			if line.Event == "start" {
+				l.Starts.Add(1)
+			} else {
+				l.Ends.Add(1)
+			}
+		}
+		if len(lines) == 0 && err == nil {
+			err = bw.Flush()
+		}
+	}
+	if err == nil {
+		err = bw.Flush()
+	}
+	if err != nil {
+		return fmt.Errorf("write the translation log: %w", err)
+	}
+	return nil
+}

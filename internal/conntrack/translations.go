@@ -1,0 +1,89 @@
+package conntrack
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"net/netip"
+	"os"
+	"slices"
+
+	"github.com/mdlayher/netlink"
+	"golang.org/x/sys/unix"
+)
+
+// Translation is one source-NAT translation that conntrack holds: who was
+// behind a node address and port.
+type Translation struct {
+	Proto string
+	// Pod is the original source: the sender behind the node's address.
+	Pod netip.AddrPort
+	// Node is what the source was translated to, as the destination saw it.
+	Node netip.AddrPort
+	// Dst is the destination (after DNAT, if any).
+	Dst netip.AddrPort
+}
+
+func (t Translation) String() string {
+	return fmt.Sprintf("%s %s -> %s -> %s", t.Proto, t.Pod, t.Node, t.Dst)
+}
+
+// Match selects translations; a zero field matches everything.
+type Match struct {
+	// Port is the translated source port (as a firewall or abuse report
+	// names it).
+	Port uint16
+	// Pod is the original source address.
+	Pod netip.Addr
+	// Dst is a destination prefix.
+	Dst netip.Prefix
+}
+
+func (m Match) matches(t Translation) bool {
+	return (m.Port == 0 || t.Node.Port() == m.Port) &&
+		(!m.Pod.IsValid() || t.Pod.Addr() == m.Pod) &&
+		(!m.Dst.IsValid() || m.Dst.Contains(t.Dst.Addr()))
+}
+
+// Translations lists the source-NAT translations in the conntrack table of
+// the network namespace at nsPath (the caller's when empty) that m
+// selects, sorted by translated address and port. It only reads.
+func Translations(ctx context.Context, nsPath string, m Match) ([]Translation, error) {
+	cfg := &netlink.Config{}
+	if nsPath != "" {
+		f, err := os.Open(nsPath)
+		if err != nil {
+			return nil, fmt.Errorf("open network namespace: %w", err)
+		}
+		defer f.Close()
+		cfg.NetNS = int(f.Fd())
+	}
+	conn, err := netlink.Dial(unix.NETLINK_NETFILTER, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("talk to conntrack over netlink: %w", err)
+	}
+	defer conn.Close()
+	if err := conn.SetReadBuffer(dumpBuffer); err != nil {
+		return nil, fmt.Errorf("conntrack socket buffer: %w", err)
+	}
+	var out []Translation
+	for _, family := range []uint8{unix.AF_INET, unix.AF_INET6} {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		// Only translated entries: the kernel filters.
+		err := dump(conn, family, statusSrcNAT, statusSrcNAT, func(e *entry) {
+			t := Translation{Proto: ProtoName(e.proto), Pod: e.orig.src, Node: e.reply.dst, Dst: e.reply.src}
+			if m.matches(t) {
+				out = append(out, t)
+			}
+		})
+		if err != nil {
+			return nil, fmt.Errorf("dump conntrack: %w", err)
+		}
+	}
+	slices.SortFunc(out, func(a, b Translation) int {
+		return cmp.Or(a.Node.Compare(b.Node), a.Pod.Compare(b.Pod), a.Dst.Compare(b.Dst), cmp.Compare(a.Proto, b.Proto))
+	})
+	return out, nil
+}
