@@ -18,7 +18,7 @@ import (
 
 // socketBuffer is the size of the netlink socket buffers. The kernel's
 // default (~208 KB) fails batches of a few thousand elements with EMSGSIZE
-// and acks with ENOBUFS (NFTABLES-NOTES.md).
+// and acks with ENOBUFS (docs/ARCHITECTURE.md).
 const socketBuffer = 32 << 20
 
 // Conn applies rulesets to the kernel of one network namespace. It remembers

@@ -15,7 +15,7 @@ import (
 
 // maxChunkBytes bounds the encoded size of one element list. google/nftables
 // v0.3.0 puts a whole list in one netlink attribute with a 16-bit length and
-// silently truncates anything longer (NFTABLES-NOTES.md).
+// silently truncates anything longer (docs/ARCHITECTURE.md).
 const maxChunkBytes = 60000
 
 func tableObj(name string) *nftables.Table {

@@ -11,7 +11,7 @@ import (
 	"testing"
 )
 
-// designRuleset is the ruleset of DESIGN.md for the default config: the
+// designRuleset is the default config's ruleset as internal/nft/README.md draws it: the
 // bed is checked against it without masqd, so a bed fault is not mistaken
 // for a masqd fault.
 const designRuleset = `table inet masqd {
@@ -89,10 +89,10 @@ func TestTopology(t *testing.T) {
 	} {
 		got, err := b.SourceSeen(ctx, netip.MustParseAddr(tc.dst))
 		if err != nil {
-			t.Fatalf("DESIGN.md ruleset: %v", err)
+			t.Fatalf("documented ruleset: %v", err)
 		}
 		if got.Addr() != tc.want {
-			t.Errorf("DESIGN.md ruleset: %s saw %s, want %s", tc.dst, got.Addr(), tc.want)
+			t.Errorf("documented ruleset: %s saw %s, want %s", tc.dst, got.Addr(), tc.want)
 		}
 	}
 }
