@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"syscall"
 
 	"github.com/mdlayher/netlink"
 	"golang.org/x/sys/unix"
@@ -100,12 +101,8 @@ func dump(c *netlink.Conn, family uint8, status, statusMask uint32, fn func(*ent
 	}
 	buf := make([]byte, dumpRead)
 	for {
-		var n int
-		var rerr error
-		if err := rc.Read(func(fd uintptr) bool {
-			n, _, rerr = unix.Recvfrom(int(fd), buf, unix.MSG_DONTWAIT)
-			return rerr != unix.EAGAIN
-		}); err != nil {
+		n, err, rerr := recv(rc, buf)
+		if err != nil {
 			return err
 		}
 		if rerr != nil {
@@ -116,6 +113,17 @@ func dump(c *netlink.Conn, family uint8, status, statusMask uint32, fn func(*ent
 			return err
 		}
 	}
+}
+
+// recv reads one datagram into buf through rc, with a receive buffer as
+// large as buf (mdlayher/netlink would start with a page). err is the
+// socket's (its deadline passed, or it was closed); rerr is the read's.
+func recv(rc syscall.RawConn, buf []byte) (n int, err, rerr error) {
+	err = rc.Read(func(fd uintptr) bool {
+		n, _, rerr = unix.Recvfrom(int(fd), buf, unix.MSG_DONTWAIT)
+		return rerr != unix.EAGAIN
+	})
+	return n, err, rerr
 }
 
 // parseMessages walks the netlink messages of one read. It reports done at

@@ -114,12 +114,8 @@ func (l *TranslationLog) read(conn *netlink.Conn, lines chan<- logLine) error {
 	}
 	buf := make([]byte, dumpRead)
 	for {
-		var n int
-		var rerr error
-		if err := rc.Read(func(fd uintptr) bool {
-			n, _, rerr = unix.Recvfrom(int(fd), buf, unix.MSG_DONTWAIT)
-			return rerr != unix.EAGAIN
-		}); err != nil {
+		n, err, rerr := recv(rc, buf)
+		if err != nil {
 			return err // The deadline: ctx ended.
 		}
 		switch {
