@@ -45,12 +45,15 @@ type Conn struct {
 	// commit sends a queued batch: Flush, or a fault-injecting wrapper in
 	// tests.
 	commit func(*nftables.Conn) error
+	// refillAbove is how many elements of a set a sync reads back at most
+	// before it refills the set instead (see the constant).
+	refillAbove int
 }
 
 // Open returns a Conn for the network namespace at nsPath (such as
 // /run/netns/NAME), or for the caller's namespace when nsPath is empty.
 func Open(nsPath string) (*Conn, error) {
-	c := &Conn{commit: (*nftables.Conn).Flush}
+	c := &Conn{commit: (*nftables.Conn).Flush, refillAbove: refillAbove}
 	if nsPath != "" {
 		f, err := os.Open(nsPath)
 		if err != nil {
@@ -172,7 +175,8 @@ type SetChange struct {
 	Name           string
 	Added, Removed int
 	// Refilled is true when the set was flushed and filled anew because
-	// its elements formed no clean intervals.
+	// its elements formed no clean intervals, or it was too large to read
+	// back.
 	Refilled bool
 	// Created and Deleted say that the set itself was added or removed:
 	// an optional set whose setting changed, or a foreign one.
@@ -224,7 +228,7 @@ func (c *Conn) Sync(ctx context.Context, want *Ruleset) (Result, error) {
 		if err != nil {
 			return Result{}, err
 		}
-		if obs, err = read(nc, want); err != nil {
+		if obs, err = read(nc, c.nsFd(), c.refillAbove, want); err != nil {
 			return Result{}, err
 		}
 	}
@@ -441,11 +445,11 @@ func (c *Conn) Current(ctx context.Context, table, chain string) (*State, error)
 	}
 	st.Sets = map[string][]Interval{}
 	for _, s := range sets {
-		elems, err := nc.GetSetElements(s)
+		o, _, err := dumpSet(c.nsFd(), s, 0)
 		if err != nil {
-			return nil, fmt.Errorf("list elements of set %s: %w", s.Name, err)
+			return nil, err
 		}
-		st.Sets[s.Name] = parseElements(elems).intervals
+		st.Sets[s.Name] = o.intervals
 	}
 	return st, nil
 }

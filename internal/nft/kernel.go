@@ -1,13 +1,11 @@
 package nft
 
 import (
-	"bytes"
 	"cmp"
 	"errors"
 	"fmt"
 	"net/netip"
 	"reflect"
-	"slices"
 
 	"github.com/google/nftables"
 	"github.com/google/nftables/expr"
@@ -36,7 +34,8 @@ type observedSet struct {
 	intervals []Interval
 	// dirty marks elements that form no clean interval: a dangling end (as
 	// `nft -f` writes at the start of an interval set), two starts in a row.
-	// A sync flushes and refills such a set rather than guess at a delta.
+	// A sync flushes and refills such a set rather than guess at a delta,
+	// as it does a set too large to read back (refillAbove).
 	dirty bool
 }
 
@@ -70,8 +69,9 @@ func compareCached(last, want *Ruleset) *observed {
 	return o
 }
 
-// read dumps masqd's table and compares it with want.
-func read(c *nftables.Conn, want *Ruleset) (*observed, error) {
+// read dumps masqd's table and compares it with want. A set of more than
+// refillAbove elements is not read to its end but marked for a refill.
+func read(c *nftables.Conn, nsFd, refillAbove int, want *Ruleset) (*observed, error) {
 	t, err := c.ListTableOfFamily(want.Table, nftables.TableFamilyINet)
 	if err != nil {
 		if errors.Is(err, unix.ENOENT) {
@@ -94,11 +94,14 @@ func read(c *nftables.Conn, want *Ruleset) (*observed, error) {
 			o.schema = "set " + s.Name + " has the wrong type or flags"
 			continue
 		}
-		elems, err := c.GetSetElements(s)
-		if err != nil {
-			return nil, fmt.Errorf("list elements of set %s: %w", s.Name, err)
+		o.sets[s.Name], _, err = dumpSet(nsFd, s, refillAbove)
+		switch {
+		case errors.Is(err, errOverBudget):
+			// Contents unknown: the planner flushes and refills the set.
+			o.sets[s.Name] = &observedSet{dirty: true}
+		case err != nil:
+			return nil, err
 		}
-		o.sets[s.Name] = parseElements(elems)
 	}
 	chains, err := c.ListChainsOfTableFamily(nftables.TableFamilyINet)
 	if err != nil {
@@ -196,47 +199,6 @@ func normalize(exprs []expr.Any) []expr.Any {
 		}
 	}
 	return out
-}
-
-// parseElements turns the kernel's start and end elements into intervals.
-// The kernel returns them in descending order, an end before its start.
-func parseElements(elems []nftables.SetElement) *observedSet {
-	slices.SortFunc(elems, func(a, b nftables.SetElement) int {
-		if c := bytes.Compare(a.Key, b.Key); c != 0 {
-			return c
-		}
-		// At equal keys an end closes the previous interval first.
-		switch {
-		case a.IntervalEnd && !b.IntervalEnd:
-			return -1
-		case !a.IntervalEnd && b.IntervalEnd:
-			return 1
-		}
-		return 0
-	})
-	o := &observedSet{}
-	var open *netip.Addr
-	for _, e := range elems {
-		a, ok := netip.AddrFromSlice(e.Key)
-		switch {
-		case !ok:
-			o.dirty = true
-		case !e.IntervalEnd && open == nil:
-			open = &a
-		case !e.IntervalEnd:
-			o.dirty = true
-			open = &a
-		case open == nil:
-			o.dirty = true
-		default:
-			o.intervals = append(o.intervals, Interval{First: *open, Last: a.Prev()})
-			open = nil
-		}
-	}
-	if open != nil {
-		o.intervals = append(o.intervals, Interval{First: *open, Last: maxAddr(*open)})
-	}
-	return o
 }
 
 func maxAddr(a netip.Addr) netip.Addr {

@@ -1,0 +1,94 @@
+package nft
+
+import (
+	"net/netip"
+	"os"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/nftables"
+
+	"github.com/masqd/masqd/internal/config"
+)
+
+// TestDumpLargeMessages keeps reading the kernel back linear: the kernel
+// walks the set from its start for every dump message and sizes messages
+// to the reader's receives, so a reader with page-sized receives pays about
+// eight times the walks of one that lets the kernel fill its 32 KiB cap.
+func TestDumpLargeMessages(t *testing.T) {
+	ns, c := netns(t)
+	const n = 20_000
+	cfg := &config.Config{NonMasqueradeCIDRs: make([]netip.Prefix, 0, n)}
+	for i := range n {
+		a := netip.AddrFrom4([4]byte{10, byte(i >> 15), byte(i >> 7), byte(i<<1) & 0xff})
+		cfg.NonMasqueradeCIDRs = append(cfg.NonMasqueradeCIDRs, netip.PrefixFrom(a, 32))
+	}
+	rs := Build(cfg, DefaultOptions())
+	mustSync(t, c, rs)
+	// A start element written by nft makes no clean interval.
+	nftIn(t, ns, "", "add", "element", "inet", "masqd", SetV6, "{ fd00::/8 }")
+
+	set := &nftables.Set{Table: tableObj(rs.Table), Name: SetV4}
+	got, st, err := dumpSet(c.nsFd(), set, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !cmp.Equal(got.intervals, rs.Set(SetV4).Intervals, cmp.Comparer(func(a, b netip.Addr) bool { return a == b })) || got.dirty {
+		t.Fatalf("dump of %d intervals differs from the ruleset's (dirty %v, %d intervals)", n, got.dirty, len(got.intervals))
+	}
+	page := os.Getpagesize()
+	if st.MaxMessage <= 2*page {
+		t.Errorf("largest dump message %d bytes, want more than two pages (%d): reads are page-sized again, and large dumps quadratic", st.MaxMessage, 2*page)
+	}
+	// 20,000 intervals take ~0.9 MB: page-sized messages need over 200.
+	if limit := 60; st.Messages > limit {
+		t.Errorf("dump took %d messages, want at most %d", st.Messages, limit)
+	}
+	t.Logf("%d intervals in %d messages, the largest %d bytes", n, st.Messages, st.MaxMessage)
+
+	v6, _, err := dumpSet(c.nsFd(), &nftables.Set{Table: tableObj(rs.Table), Name: SetV6}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []Interval{{First: netip.MustParseAddr("fd00::"), Last: netip.MustParseAddr("fdff:ffff:ffff:ffff:ffff:ffff:ffff:ffff")}}
+	if !cmp.Equal(v6.intervals, want, cmp.Comparer(func(a, b netip.Addr) bool { return a == b })) {
+		t.Errorf("IPv6 set: got %v, want %v", v6.intervals, want)
+	}
+}
+
+func TestAppendElementsRejectsTruncated(t *testing.T) {
+	// nfgenmsg, then an attribute claiming 64 bytes in 8.
+	msg := []byte{2, 0, 0, 0, 64, 0, 3, 0x80, 0, 0, 0, 0}
+	if _, err := appendElements(nil, msg); err == nil {
+		t.Fatal("a truncated attribute decoded without error")
+	}
+}
+
+// TestSyncRefillsLargeSet checks the path for sets too large to read back:
+// the sync stops the dump, flushes and refills the set in place, and the
+// kernel ends up holding exactly the ruleset, foreign elements gone.
+func TestSyncRefillsLargeSet(t *testing.T) {
+	ns, c := netns(t)
+	c.refillAbove = 100
+	cidrs := make([]string, 0, 100)
+	for i := range 100 {
+		cidrs = append(cidrs, netip.PrefixFrom(netip.AddrFrom4([4]byte{10, 0, byte(2 * i), 0}), 24).String())
+	}
+	mustSync(t, c, build(cidrs...))
+	nftIn(t, ns, "", "add", "element", "inet", "masqd", SetV4, "{ 192.0.2.0/24 }")
+	c.Forget()
+	rs := build(cidrs[1:]...)
+	res := mustSync(t, c, rs)
+	if want := []SetChange{{Name: SetV4, Added: 99, Refilled: true}}; res.Op != OpUpdate || !cmp.Equal(res.Sets, want) {
+		t.Errorf("sync over a set beyond the dump budget: %+v, want a refill %+v", res, want)
+	}
+	if got := canonical(nftIn(t, ns, "", "list", "table", "inet", "masqd")); got != rs.String() {
+		t.Fatalf("kernel table differs after the refill:\n%s", cmp.Diff(rs.String(), got))
+	}
+	// Within the budget the same state is read back and found in sync.
+	c.refillAbove = refillAbove
+	c.Forget()
+	if res := mustSync(t, c, rs); res.Op != OpNone {
+		t.Errorf("sync over an in-sync table within the budget: %+v, want nothing sent", res)
+	}
+}
