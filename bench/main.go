@@ -93,7 +93,7 @@ func main() {
 	bin := flag.String("masqd", "bin/masqd", "the masqd binary to measure")
 	out := flag.String("out", "docs/benchmarks.md", "the report to write")
 	chart := flag.String("chart", "docs/bench-apply.svg", "the SVG chart of apply time to write")
-	only := flag.String("only", "", "comma-separated measurements to run (apply,resync,change,latency,packet,idle); all when empty")
+	only := flag.String("only", "", "comma-separated measurements to run (apply,resync,change,latency,packet,idle,restart); all when empty")
 	sizes := flag.String("sizes", "", "comma-separated CIDR counts instead of the plan's")
 	flag.Parse()
 	if err := run(*quick, *bin, *out, *chart, *only, *sizes); err != nil {
@@ -154,6 +154,7 @@ func run(quick bool, bin, out, chart, only, sizes string) error {
 		{"latency", b.measureLatency},
 		{"packet", b.measurePacket},
 		{"idle", b.measureIdle},
+		{"restart", b.measureRestart},
 	}
 	want := map[string]bool{}
 	for s := range strings.SplitSeq(only, ",") {

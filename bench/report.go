@@ -24,18 +24,24 @@ type results struct {
 	Packet      []packetRow
 	PacketRatio map[string]map[int]stat // tool → N → rate(N)/rate(first N)
 	Idle        []idleRow
+	Restart     []restartRow
 	Skipped     []string // what this machine could not measure
 	Failed      []string // measurements that failed, with the error
 }
 
-// writeReport writes the markdown report and the apply chart.
+// writeReport writes the markdown report, the apply chart and, beside it,
+// the scaling chart (bench-scaling.svg).
 func writeReport(r *results, out, chartPath string) error {
+	scalingPath := filepath.Join(filepath.Dir(chartPath), "bench-scaling.svg")
 	for _, p := range []string{out, chartPath} {
 		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 			return err
 		}
 	}
 	if err := os.WriteFile(chartPath, []byte(applyChart(r).SVG()), 0o644); err != nil {
+		return fmt.Errorf("write chart: %w", err)
+	}
+	if err := os.WriteFile(scalingPath, []byte(scalingChart(r).SVG()), 0o644); err != nil {
 		return fmt.Errorf("write chart: %w", err)
 	}
 	rel, err := filepath.Rel(filepath.Dir(out), chartPath)
@@ -169,6 +175,7 @@ func renderReport(r *results, chartRel string) string {
 	renderLatency(&d, r)
 	renderPacket(&d, r)
 	renderFootprint(&d, r)
+	renderRestart(&d, r, filepath.Join(filepath.Dir(chartRel), "bench-scaling.svg"))
 
 	if len(r.Skipped)+len(r.Failed) > 0 {
 		d.p("## Not measured in this run")
@@ -249,10 +256,11 @@ func renderSummary(d *doc, r *results) {
 			cs = append(cs, check{"new-connection rate at 10,000 / at 64, masqd", "≥ 0.90×", fmt.Sprintf("%.3f×", s.Med), s.Med >= 0.9, why})
 		}
 	}
+	cs = append(cs, restartChecks(r)...)
 	if len(cs) == 0 {
 		return
 	}
-	d.p("## Summary against issue #5's targets")
+	d.p("## Summary against the targets of issues #5 and #13")
 	rows := make([][]string, 0, len(cs))
 	for _, c := range cs {
 		verdict := "met"
