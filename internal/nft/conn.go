@@ -41,6 +41,10 @@ type Conn struct {
 	monitoring atomic.Bool
 	seenGen    atomic.Uint32
 	lastTouch  atomic.Uint32
+	// deltas are the element changes of the transactions that touched the
+	// table, kept by Monitor until a commit or Forget makes them moot.
+	deltaMu sync.Mutex
+	deltas  []*txDelta
 
 	// commit sends a queued batch: Flush, or a fault-injecting wrapper in
 	// tests.
@@ -86,6 +90,7 @@ func (c *Conn) Close() error {
 // Sync reads the table back.
 func (c *Conn) Forget() {
 	c.last, c.lastGen = nil, 0
+	c.pruneDeltas(0)
 }
 
 func (c *Conn) nsFd() int {
@@ -160,7 +165,8 @@ type Result struct {
 	// Reason explains a replace: what differed in the table's schema.
 	Reason string
 	// Cached is true when the kernel state was known from masqd's own last
-	// commit (the generation id had not moved) and no dump was needed.
+	// commit (the generation id had not moved), or from it and the element
+	// changes the monitor read since, and no dump was needed.
 	Cached bool
 	// Rules is true when the chain's rules were rewritten.
 	Rules bool
@@ -221,9 +227,12 @@ func (c *Conn) Sync(ctx context.Context, want *Ruleset) (Result, error) {
 	if c.cacheValid(gen, want) {
 		obs = compareCached(c.last, want)
 		res.Cached = true
+	} else if obs = c.replay(gen, want); obs != nil {
+		res.Cached = true
 	} else {
 		// Touches from here on are not in the dump.
 		c.lastTouch.Store(0)
+		c.pruneDeltas(0)
 		nc, err := c.newConn()
 		if err != nil {
 			return Result{}, err
@@ -241,6 +250,7 @@ func (c *Conn) Sync(ctx context.Context, want *Ruleset) (Result, error) {
 	}
 	if res.Op == OpNone {
 		c.last, c.lastGen = want, gen
+		c.pruneDeltas(gen)
 		res.Generation = gen
 		return res, nil
 	}
@@ -258,6 +268,7 @@ func (c *Conn) Sync(ctx context.Context, want *Ruleset) (Result, error) {
 	res.Generation = after
 	if after == gen+1 {
 		c.last, c.lastGen = want, after
+		c.pruneDeltas(after)
 	} else {
 		// Someone else committed too; trust nothing cached.
 		c.Forget()

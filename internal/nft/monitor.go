@@ -17,7 +17,8 @@ import (
 //
 // While it runs, Sync can trust its cache even when other tables' commits
 // moved the generation id: it dumps only when a transaction after its own
-// last commit touched the table. When the event socket overflows, Monitor
+// last commit touched the table in more ways than adding and deleting a
+// few elements. Those it keeps, and Sync replays them on its cache. When the event socket overflows, Monitor
 // treats the table as touched and keeps listening. It returns an error when
 // it cannot listen at all; then Sync falls back to the generation id alone.
 func (c *Conn) Monitor(ctx context.Context, table string, onChange func()) error {
@@ -45,7 +46,8 @@ func (c *Conn) Monitor(ctx context.Context, table string, onChange func()) error
 	stop := context.AfterFunc(ctx, func() { nl.Close() })
 	defer stop()
 
-	touched := false
+	// The transaction being read: whether it touched the table, and how.
+	var tx *txDelta
 	for {
 		msgs, err := nl.Receive()
 		switch {
@@ -53,7 +55,8 @@ func (c *Conn) Monitor(ctx context.Context, table string, onChange func()) error
 			return nil
 		case errors.Is(err, unix.ENOBUFS):
 			// Events were lost: anything may have changed.
-			c.touch(math.MaxUint32)
+			c.record(&txDelta{gen: math.MaxUint32, opaque: true})
+			tx = nil
 			onChange()
 			continue
 		case err != nil:
@@ -63,27 +66,38 @@ func (c *Conn) Monitor(ctx context.Context, table string, onChange func()) error
 			if m.Header.Type>>8 != unix.NFNL_SUBSYS_NFTABLES || len(m.Data) < 4 {
 				continue
 			}
-			switch uint16(m.Header.Type & 0xff) {
+			typ := uint16(m.Header.Type & 0xff)
+			switch typ {
 			case unix.NFT_MSG_NEWGEN:
 				// A transaction's events end with its generation id.
 				id, ok := attrUint32(m.Data[4:], unix.NFTA_GEN_ID)
 				if !ok {
 					continue
 				}
-				if touched {
-					c.touch(id)
+				if tx != nil {
+					tx.gen = id
+					c.record(tx)
 					onChange()
 				}
 				c.seenGen.Store(id)
-				touched = false
+				tx = nil
 			case unix.NFT_MSG_NEWTABLE, unix.NFT_MSG_DELTABLE,
 				unix.NFT_MSG_NEWCHAIN, unix.NFT_MSG_DELCHAIN,
 				unix.NFT_MSG_NEWRULE, unix.NFT_MSG_DELRULE,
 				unix.NFT_MSG_NEWSET, unix.NFT_MSG_DELSET,
 				unix.NFT_MSG_NEWSETELEM, unix.NFT_MSG_DELSETELEM:
 				// Attribute 1 of all of these names the table.
-				if !touched && attrString(m.Data[4:], 1) == table && familyOf(m.Data) == unix.NFPROTO_INET {
-					touched = true
+				if attrString(m.Data[4:], 1) != table || familyOf(m.Data) != unix.NFPROTO_INET {
+					continue
+				}
+				if tx == nil {
+					tx = &txDelta{}
+				}
+				if typ == unix.NFT_MSG_NEWSETELEM || typ == unix.NFT_MSG_DELSETELEM {
+					// Attribute 2 names the set.
+					tx.addElements(attrString(m.Data[4:], 2), m.Data, typ == unix.NFT_MSG_DELSETELEM)
+				} else {
+					tx.markOpaque()
 				}
 			}
 		}

@@ -5,6 +5,8 @@ import (
 	"runtime"
 	"testing"
 	"time"
+
+	"github.com/google/go-cmp/cmp"
 )
 
 // waitSeen waits until the monitor has read the transaction that made the
@@ -52,22 +54,39 @@ func TestMonitor(t *testing.T) {
 		t.Errorf("after a foreign table's commit: %+v, want op none from the cache", res)
 	}
 
-	// A change to masqd's table is reported at once and repaired.
-	nftIn(t, ns, "", "delete", "element", "inet", "masqd", "nomasq-v4", "{", "10.0.0.0/8", "}")
-	select {
-	case <-changed:
-	case <-time.After(5 * time.Second):
-		t.Fatal("no change reported for a deleted element")
-	}
-	if res := mustSync(t, c, rs); res.Op != OpUpdate || res.Cached {
-		t.Errorf("repair: %+v, want an update from a dump", res)
+	// A change to masqd's table is reported at once and repaired. Element
+	// changes are replayed on the cache, anything else is read back.
+	for _, step := range []struct {
+		name   string
+		args   []string
+		cached bool
+		sets   []SetChange
+	}{
+		{"deleted element", []string{"delete", "element", "inet", "masqd", "nomasq-v4", "{", "10.0.0.0/8", "}"}, true, []SetChange{{Name: SetV4, Added: 1}}},
+		{"added element", []string{"add", "element", "inet", "masqd", "nomasq-v4", "{", "192.0.2.0/24", "}"}, true, []SetChange{{Name: SetV4, Removed: 1}}},
+		{"foreign rule", []string{"add", "rule", "inet", "masqd", "postrouting", "accept"}, false, nil},
+	} {
+		nftIn(t, ns, "", step.args...)
+		select {
+		case <-changed:
+		case <-time.After(5 * time.Second):
+			t.Fatalf("%s: no change reported", step.name)
+		}
+		waitSeen(t, c)
+		res := mustSync(t, c, rs)
+		if res.Op != OpUpdate || res.Cached != step.cached || !cmp.Equal(res.Sets, step.sets) {
+			t.Errorf("%s: repair %+v, want an update with sets %+v, from the cache: %v", step.name, res, step.sets, step.cached)
+		}
+		if got := canonical(nftIn(t, ns, "", "list", "table", "inet", "masqd")); got != rs.String() {
+			t.Fatalf("%s: kernel table differs after the repair:\n%s", step.name, cmp.Diff(rs.String(), got))
+		}
+		select {
+		case <-changed:
+		case <-time.After(5 * time.Second):
+			t.Fatalf("%s: no change reported for masqd's own commit", step.name)
+		}
 	}
 	// masqd's own commit is reported too, and the sync it causes is free.
-	select {
-	case <-changed:
-	case <-time.After(5 * time.Second):
-		t.Fatal("no change reported for masqd's own commit")
-	}
 	waitSeen(t, c)
 	if res := mustSync(t, c, rs); res.Op != OpNone || !res.Cached {
 		t.Errorf("after own commit: %+v, want op none from the cache", res)
