@@ -176,27 +176,34 @@ func eachAttr(b []byte, fn func(typ uint16, data []byte) error) error {
 	return nil
 }
 
+// elementOrder sorts elements by address, an end before a start at the
+// same address (it closes the previous interval first).
+func elementOrder(a, b element) int {
+	if c := a.addr.Compare(b.addr); c != 0 {
+		return c
+	}
+	switch {
+	case a.end && !b.end:
+		return -1
+	case !a.end && b.end:
+		return 1
+	}
+	return 0
+}
+
 // parseElements turns the kernel's start and end elements into intervals.
 // The kernel returns them in descending order, an end before its start.
 func parseElements(elems []element) *observedSet {
-	order := func(a, b element) int {
-		if c := a.addr.Compare(b.addr); c != 0 {
-			return c
-		}
-		// At equal keys an end closes the previous interval first.
-		switch {
-		case a.end && !b.end:
-			return -1
-		case !a.end && b.end:
-			return 1
-		}
-		return 0
-	}
 	slices.Reverse(elems)
-	if !slices.IsSortedFunc(elems, order) {
-		slices.SortFunc(elems, order)
+	if !slices.IsSortedFunc(elems, elementOrder) {
+		slices.SortFunc(elems, elementOrder)
 	}
-	o := &observedSet{}
+	return parseSorted(elems)
+}
+
+// parseSorted pairs elements sorted by elementOrder into intervals.
+func parseSorted(elems []element) *observedSet {
+	o := &observedSet{intervals: make([]Interval, 0, len(elems)/2)}
 	var open netip.Addr // valid while an interval is open
 	for _, e := range elems {
 		switch {

@@ -1,6 +1,9 @@
 package nft
 
-import "slices"
+import (
+	"net/netip"
+	"slices"
+)
 
 // maxReplay is the most elements the monitor keeps of one transaction that
 // touched masqd's table. A hand-made change is a few elements; beyond this
@@ -108,24 +111,52 @@ func (c *Conn) replay(gen uint32, want *Ruleset) *observed {
 
 // applyDelta applies element adds and deletes to intervals and parses the
 // result as if it had been dumped, so a dangling end or a half-deleted
-// interval marks the set dirty just as a dump would.
+// interval marks the set dirty just as a dump would. Only the window of
+// intervals the delta touches is taken apart: the set may be large, the
+// delta is small.
 func applyDelta(ivs []Interval, sd *setDelta) *observedSet {
-	gone := map[element]bool{}
+	lo, hi := len(ivs), 0
+	for _, e := range slices.Concat(sd.add, sd.del) {
+		if e.bad {
+			return &observedSet{dirty: true}
+		}
+		// The first interval that ends at or after e, or whose end
+		// element (Last+1) is e.
+		j, _ := slices.BinarySearchFunc(ivs, e.addr, func(iv Interval, a netip.Addr) int {
+			if iv.Last.Compare(a) >= 0 || iv.Last.Next() == a {
+				return 1
+			}
+			return -1
+		})
+		lo = min(lo, j)
+		if j < len(ivs) && ivs[j].First.Compare(e.addr) <= 0 {
+			j++
+		}
+		hi = max(hi, j)
+	}
+	if lo > hi {
+		return &observedSet{intervals: ivs}
+	}
+	gone := make(map[element]bool, len(sd.del))
 	for _, e := range sd.del {
 		gone[e] = true
 	}
-	elems := make([]element, 0, 2*len(ivs)+len(sd.add))
-	// Descending, an end before its start: the order a dump gives.
-	for _, iv := range slices.Backward(ivs) {
-		if end := iv.Last.Next(); end.IsValid() {
-			if e := (element{addr: end, end: true}); !gone[e] {
+	elems := make([]element, 0, 2*(hi-lo)+len(sd.add))
+	for _, iv := range ivs[lo:hi] {
+		for _, e := range []element{{addr: iv.First}, {addr: iv.Last.Next(), end: true}} {
+			if e.addr.IsValid() && !gone[e] {
 				elems = append(elems, e)
 			}
 		}
-		if e := (element{addr: iv.First}); !gone[e] {
-			elems = append(elems, e)
-		}
 	}
 	elems = append(elems, sd.add...)
-	return parseElements(elems)
+	slices.SortFunc(elems, elementOrder)
+	win := parseSorted(elems)
+	if n := len(win.intervals); hi < len(ivs) && n > 0 && win.intervals[n-1].Last == maxAddr(win.intervals[n-1].First) {
+		// An interval left open in the window runs into the next
+		// interval's start: two starts in a row.
+		win.dirty = true
+	}
+	win.intervals = slices.Concat(ivs[:lo], win.intervals, ivs[hi:])
+	return win
 }

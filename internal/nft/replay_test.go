@@ -2,8 +2,11 @@ package nft
 
 import (
 	"encoding/binary"
+	"math/rand/v2"
 	"net/netip"
+	"slices"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"golang.org/x/sys/unix"
@@ -74,4 +77,50 @@ func attr(typ uint16, data []byte) []byte {
 		b = append(b, 0)
 	}
 	return b
+}
+
+// TestApplyDeltaMatchesFullParse compares the windowed replay with taking
+// the whole set apart: random sets of /28s in 10.0.0.0/24 and random
+// element changes, including half intervals and the open-ended top.
+func TestApplyDeltaMatchesFullParse(t *testing.T) {
+	seed := time.Now().UnixNano()
+	t.Logf("seed %d", seed)
+	rng := rand.New(rand.NewPCG(uint64(seed), 0))
+	addr := func() netip.Addr { return netip.AddrFrom4([4]byte{10, 0, 0, byte(rng.IntN(16) * 16)}) }
+	for range 2000 {
+		var ps []netip.Prefix
+		for range rng.IntN(8) {
+			ps = append(ps, netip.PrefixFrom(addr(), 28))
+		}
+		if rng.IntN(4) == 0 {
+			ps = append(ps, netip.MustParsePrefix("224.0.0.0/3"))
+		}
+		ivs := Merge(ps)
+		var all []element
+		for _, iv := range ivs {
+			all = append(all, element{addr: iv.First})
+			if end := iv.Last.Next(); end.IsValid() {
+				all = append(all, element{addr: end, end: true})
+			}
+		}
+		var sd setDelta
+		for range rng.IntN(4) {
+			e := element{addr: addr(), end: rng.IntN(2) == 0}
+			if rng.IntN(2) == 0 && len(all) > 0 {
+				sd.del = append(sd.del, all[rng.IntN(len(all))])
+			} else if !slices.Contains(all, e) && !slices.Contains(sd.add, e) {
+				sd.add = append(sd.add, e)
+			}
+		}
+		slices.SortFunc(sd.del, elementOrder)
+		sd.del = slices.Compact(sd.del)
+		full := slices.DeleteFunc(slices.Clone(all), func(e element) bool { return slices.Contains(sd.del, e) })
+		full = append(full, sd.add...)
+		slices.SortFunc(full, elementOrder)
+		want := parseSorted(full)
+		got := applyDelta(ivs, &sd)
+		if got.dirty != want.dirty || !want.dirty && !slices.Equal(got.intervals, want.intervals) {
+			t.Fatalf("set %v, delta %+v: got %v dirty %v, want %v dirty %v", ivs, sd, got.intervals, got.dirty, want.intervals, want.dirty)
+		}
+	}
 }
