@@ -34,11 +34,14 @@ func (c *Conn) Monitor(ctx context.Context, table string, onChange func()) error
 		return fmt.Errorf("monitor: join nftables group: %w", err)
 	}
 	// Events from here on are seen: the cache may rely on them from the
-	// generation now current.
+	// generation now current. What committed between masqd's last sync
+	// and now was not seen: count it as a touch, so that a sync whose
+	// cache predates it reads the table back.
 	gen, err := c.genID()
 	if err != nil {
 		return fmt.Errorf("monitor: %w", err)
 	}
+	c.record(&txDelta{gen: gen, opaque: true})
 	c.seenGen.Store(gen)
 	c.monitoring.Store(true)
 	defer c.monitoring.Store(false)

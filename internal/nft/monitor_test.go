@@ -26,15 +26,14 @@ func waitSeen(t *testing.T, c *Conn) {
 	}
 }
 
-func TestMonitor(t *testing.T) {
-	ns, c := netns(t)
-	rs := build("10.0.0.0/8")
-	mustSync(t, c, rs)
-
+// startMonitor runs c.Monitor until the test ends and returns the channel
+// its onChange calls feed.
+func startMonitor(t *testing.T, c *Conn, table string) <-chan struct{} {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	changed := make(chan struct{}, 16)
 	done := make(chan error, 1)
-	go func() { done <- c.Monitor(ctx, rs.Table, func() { changed <- struct{}{} }) }()
+	go func() { done <- c.Monitor(ctx, table, func() { changed <- struct{}{} }) }()
 	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {
@@ -42,9 +41,38 @@ func TestMonitor(t *testing.T) {
 		}
 	})
 	deadline := time.Now().Add(5 * time.Second)
-	for !c.monitoring.Load() && time.Now().Before(deadline) {
+	for !c.monitoring.Load() {
+		if time.Now().After(deadline) {
+			t.Fatal("monitor not running after 5s")
+		}
 		runtime.Gosched()
 	}
+	return changed
+}
+
+// TestMonitorStartsAfterForeignChange covers the agent starting its
+// monitor after its first sync: a change committed in between was never
+// seen as an event, and must not be taken for masqd's own state.
+func TestMonitorStartsAfterForeignChange(t *testing.T) {
+	ns, c := netns(t)
+	rs := build("10.0.0.0/8")
+	mustSync(t, c, rs)
+	nftIn(t, ns, "", "add", "element", "inet", "masqd", "nomasq-v4", "{", "192.0.2.0/24", "}")
+	startMonitor(t, c, rs.Table)
+	if res := mustSync(t, c, rs); res.Op != OpUpdate || res.Cached {
+		t.Errorf("sync after the monitor started late: %+v, want an update from a dump", res)
+	}
+	if got := canonical(nftIn(t, ns, "", "list", "table", "inet", "masqd")); got != rs.String() {
+		t.Fatalf("kernel table differs after the repair:\n%s", cmp.Diff(rs.String(), got))
+	}
+}
+
+func TestMonitor(t *testing.T) {
+	ns, c := netns(t)
+	rs := build("10.0.0.0/8")
+	mustSync(t, c, rs)
+
+	changed := startMonitor(t, c, rs.Table)
 
 	// Another table's commit moves the generation id, but the monitor
 	// knows masqd's table was not touched: no dump.
