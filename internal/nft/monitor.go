@@ -13,7 +13,8 @@ import (
 
 // Monitor listens to the kernel's nftables events until ctx ends and calls
 // onChange whenever a transaction touched table, masqd's own commits
-// included (the following Sync sees those in its cache and does nothing).
+// included (the following Sync sees those in its cache and does nothing),
+// and once when it starts, for what committed before it listened.
 //
 // While it runs, Sync can trust its cache even when other tables' commits
 // moved the generation id: it dumps only when a transaction after its own
@@ -45,6 +46,9 @@ func (c *Conn) Monitor(ctx context.Context, table string, onChange func()) error
 	c.seenGen.Store(gen)
 	c.monitoring.Store(true)
 	defer c.monitoring.Store(false)
+	// Have the caller check the gap now rather than at its next resync;
+	// when nothing committed, that check is the cheap cached one.
+	onChange()
 
 	stop := context.AfterFunc(ctx, func() { nl.Close() })
 	defer stop()

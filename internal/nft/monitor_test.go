@@ -58,7 +58,12 @@ func TestMonitorStartsAfterForeignChange(t *testing.T) {
 	rs := build("10.0.0.0/8")
 	mustSync(t, c, rs)
 	nftIn(t, ns, "", "add", "element", "inet", "masqd", "nomasq-v4", "{", "192.0.2.0/24", "}")
-	startMonitor(t, c, rs.Table)
+	changed := startMonitor(t, c, rs.Table)
+	select {
+	case <-changed:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the monitor did not report at its start that it may have missed changes")
+	}
 	if res := mustSync(t, c, rs); res.Op != OpUpdate || res.Cached {
 		t.Errorf("sync after the monitor started late: %+v, want an update from a dump", res)
 	}
@@ -73,6 +78,7 @@ func TestMonitor(t *testing.T) {
 	mustSync(t, c, rs)
 
 	changed := startMonitor(t, c, rs.Table)
+	<-changed // the report at its start
 
 	// Another table's commit moves the generation id, but the monitor
 	// knows masqd's table was not touched: no dump.
