@@ -347,10 +347,8 @@ func plan(nc *nftables.Conn, obs *observed, want *Ruleset, res *Result) error {
 		}
 		res.Op = OpUpdate
 		res.Sets = append(res.Sets, SetChange{Name: s.Name, Added: len(add), Removed: len(del)})
-		for _, chunk := range elementChunks(del) {
-			if err := nc.SetDeleteElements(so, chunk); err != nil {
-				return fmt.Errorf("queue deletes from set %s: %w", s.Name, err)
-			}
+		if err := eachElementChunk(del, func(chunk []nftables.SetElement) error { return nc.SetDeleteElements(so, chunk) }); err != nil {
+			return fmt.Errorf("queue deletes from set %s: %w", s.Name, err)
 		}
 		if err := addElements(nc, so, add); err != nil {
 			return err
@@ -389,10 +387,8 @@ func addSet(nc *nftables.Conn, t *nftables.Table, s Set, ids map[string]uint32, 
 }
 
 func addElements(nc *nftables.Conn, so *nftables.Set, ivs []Interval) error {
-	for _, chunk := range elementChunks(ivs) {
-		if err := nc.SetAddElements(so, chunk); err != nil {
-			return fmt.Errorf("queue elements of set %s: %w", so.Name, err)
-		}
+	if err := eachElementChunk(ivs, func(chunk []nftables.SetElement) error { return nc.SetAddElements(so, chunk) }); err != nil {
+		return fmt.Errorf("queue elements of set %s: %w", so.Name, err)
 	}
 	return nil
 }
