@@ -56,30 +56,33 @@ var errOverBudget = errors.New("set larger than the dump budget")
 // caller's) into intervals. With budget > 0 it stops after that many
 // elements and returns errOverBudget.
 func dumpSet(nsFd int, s *nftables.Set, budget int) (*observedSet, dumpStats, error) {
-	elems, st, err := dumpElements(nsFd, s, budget)
+	var p elementStream
+	st, err := dumpElements(nsFd, s, budget, p.add)
 	if err != nil {
 		return nil, st, fmt.Errorf("list elements of set %s: %w", s.Name, err)
 	}
-	return parseElements(elems), st, nil
+	return p.result(), st, nil
 }
 
-func dumpElements(nsFd int, s *nftables.Set, budget int) ([]element, dumpStats, error) {
+// dumpElements dumps set s and calls fn with the elements of each message.
+// The slice is reused for the next message.
+func dumpElements(nsFd int, s *nftables.Set, budget int, fn func([]element)) (dumpStats, error) {
 	var st dumpStats
 	nl, err := netlink.Dial(unix.NETLINK_NETFILTER, &netlink.Config{NetNS: nsFd, MessageBufferSize: dumpBuffer})
 	if err != nil {
-		return nil, st, err
+		return st, err
 	}
 	defer nl.Close()
 	// Messages up to the kernel's cap queue up while the reader parses.
 	if err := nl.SetReadBuffer(4 * dumpBuffer); err != nil {
-		return nil, st, err
+		return st, err
 	}
 	attrs, err := netlink.MarshalAttributes([]netlink.Attribute{
 		{Type: unix.NFTA_SET_ELEM_LIST_TABLE, Data: []byte(s.Table.Name + "\x00")},
 		{Type: unix.NFTA_SET_ELEM_LIST_SET, Data: []byte(s.Name + "\x00")},
 	})
 	if err != nil {
-		return nil, st, err
+		return st, err
 	}
 	req, err := nl.Send(netlink.Message{
 		Header: netlink.Header{
@@ -89,28 +92,30 @@ func dumpElements(nsFd int, s *nftables.Set, budget int) ([]element, dumpStats, 
 		Data: append([]byte{byte(s.Table.Family), unix.NFNETLINK_V0, 0, 0}, attrs...),
 	})
 	if err != nil {
-		return nil, st, err
+		return st, err
 	}
 	const newSetElem = unix.NFNL_SUBSYS_NFTABLES<<8 | unix.NFT_MSG_NEWSETELEM
 	var elems []element
+	total := 0
 	for m, err := range nl.ReceiveIter() {
 		if err != nil {
-			return nil, st, err
+			return st, err
 		}
 		if m.Header.Sequence != req.Header.Sequence || m.Header.Type != newSetElem {
 			continue
 		}
 		st.Messages++
 		st.MaxMessage = max(st.MaxMessage, int(m.Header.Length))
-		if elems, err = appendElements(elems, m.Data); err != nil {
-			return nil, st, err
+		if elems, err = appendElements(elems[:0], m.Data); err != nil {
+			return st, err
 		}
-		if budget > 0 && len(elems) > budget {
+		if total += len(elems); budget > 0 && total > budget {
 			// Closing the socket ends the kernel's dump.
-			return nil, st, errOverBudget
+			return st, errOverBudget
 		}
+		fn(elems)
 	}
-	return elems, st, nil
+	return st, nil
 }
 
 // appendElements decodes one NEWSETELEM message (its nfgenmsg header and
@@ -225,4 +230,84 @@ func parseSorted(elems []element) *observedSet {
 		o.intervals = append(o.intervals, Interval{First: open, Last: maxAddr(open)})
 	}
 	return o
+}
+
+// elementStream pairs elements into intervals as a dump delivers them, so
+// that a large set is never held twice (as elements and as intervals). The
+// kernel dumps an interval set in descending order, each end (exclusive)
+// just before its start, the topmost interval without an end when it runs
+// to the last address. Elements in any other order, or that form no clean
+// intervals, are collected and parsed by parseElements instead.
+type elementStream struct {
+	desc []Interval // descending
+	end  netip.Addr // an end waiting for its start; invalid when none
+	rest []element  // non-nil once the order was not the kernel's usual
+}
+
+func (p *elementStream) add(elems []element) {
+	for _, e := range elems {
+		if p.rest == nil && !p.next(e) {
+			p.fallBack()
+		}
+		if p.rest != nil {
+			p.rest = append(p.rest, e)
+		}
+	}
+}
+
+// next takes e in the fast path and reports whether it fit there.
+func (p *elementStream) next(e element) bool {
+	switch {
+	case e.bad:
+		return false
+	case p.end.IsValid():
+		if e.end || e.addr.Compare(p.end) >= 0 {
+			return false
+		}
+		if len(p.desc) == cap(p.desc) {
+			// Double: append's growth of large slices (1.25x) left
+			// five times the final size behind as garbage.
+			p.desc = slices.Grow(p.desc, max(1024, len(p.desc)))
+		}
+		p.desc = append(p.desc, Interval{First: e.addr, Last: p.end.Prev()})
+		p.end = netip.Addr{}
+	case e.end:
+		if n := len(p.desc); n > 0 && e.addr.Compare(p.desc[n-1].First) >= 0 {
+			return false
+		}
+		p.end = e.addr
+	case len(p.desc) == 0:
+		// The topmost interval, open to the last address.
+		p.desc = append(p.desc, Interval{First: e.addr, Last: maxAddr(e.addr)})
+	default:
+		return false
+	}
+	return true
+}
+
+// fallBack turns what the fast path took back into elements.
+func (p *elementStream) fallBack() {
+	p.rest = make([]element, 0, 2*len(p.desc)+1)
+	for _, iv := range p.desc {
+		if end := iv.Last.Next(); end.IsValid() {
+			p.rest = append(p.rest, element{addr: end, end: true})
+		}
+		p.rest = append(p.rest, element{addr: iv.First})
+	}
+	if p.end.IsValid() {
+		p.rest = append(p.rest, element{addr: p.end, end: true})
+	}
+	p.desc, p.end = nil, netip.Addr{}
+}
+
+func (p *elementStream) result() *observedSet {
+	if p.end.IsValid() {
+		// An end without its start: a dangling end.
+		p.fallBack()
+	}
+	if p.rest != nil {
+		return parseElements(p.rest)
+	}
+	slices.Reverse(p.desc)
+	return &observedSet{intervals: p.desc}
 }

@@ -1,9 +1,12 @@
 package nft
 
 import (
+	"math/rand/v2"
 	"net/netip"
 	"os"
+	"slices"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/nftables"
@@ -90,5 +93,37 @@ func TestSyncRefillsLargeSet(t *testing.T) {
 	c.Forget()
 	if res := mustSync(t, c, rs); res.Op != OpNone {
 		t.Errorf("sync over an in-sync table within the budget: %+v, want nothing sent", res)
+	}
+}
+
+// TestElementStreamMatchesParse feeds the streaming parser elements in the
+// kernel's order and in others, in messages of random size, and compares
+// it with sorting and parsing them all.
+func TestElementStreamMatchesParse(t *testing.T) {
+	seed := time.Now().UnixNano()
+	t.Logf("seed %d", seed)
+	rng := rand.New(rand.NewPCG(uint64(seed), 0))
+	for range 2000 {
+		var elems []element
+		for range rng.IntN(10) {
+			elems = append(elems, element{addr: netip.AddrFrom4([4]byte{10, 0, 0, byte(rng.IntN(16) * 16)}), end: rng.IntN(2) == 0})
+		}
+		if rng.IntN(4) > 0 {
+			// Mostly the kernel's order: descending, an end before a
+			// start at the same address.
+			slices.SortFunc(elems, func(a, b element) int { return elementOrder(b, a) })
+			elems = slices.Compact(elems)
+		}
+		want := parseElements(slices.Clone(elems))
+		var p elementStream
+		for rest := elems; len(rest) > 0; {
+			n := 1 + rng.IntN(len(rest))
+			p.add(rest[:n])
+			rest = rest[n:]
+		}
+		got := p.result()
+		if got.dirty != want.dirty || !want.dirty && !slices.Equal(got.intervals, want.intervals) {
+			t.Fatalf("elements %v: got %v dirty %v, want %v dirty %v", elems, got.intervals, got.dirty, want.intervals, want.dirty)
+		}
 	}
 }
