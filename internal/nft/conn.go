@@ -31,6 +31,10 @@ type Conn struct {
 	last    *Ruleset // what the kernel holds, if lastGen is still current
 	lastGen uint32
 
+	// mon is the monitor's socket while it runs, for quiet.
+	monMu sync.Mutex
+	mon   *netlink.Conn
+
 	// gen is a lasting socket for the generation id: dialing into a
 	// namespace costs more than the question.
 	genMu sync.Mutex
@@ -254,7 +258,10 @@ func (c *Conn) Sync(ctx context.Context, want *Ruleset) (Result, error) {
 		res.Generation = gen
 		return res, nil
 	}
-	if err := c.commit(nc); err != nil {
+	resume := c.quiet(res)
+	err = c.commit(nc)
+	resume()
+	if err != nil {
 		// The batch may or may not have been committed (an ENOBUFS can
 		// follow a commit): read the table back next time.
 		c.Forget()

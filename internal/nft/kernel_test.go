@@ -9,7 +9,7 @@ import (
 
 // netns creates a throw-away network namespace for one test and returns
 // it with a Conn for it; both go when the test ends.
-func netns(t *testing.T) (name string, c *Conn) {
+func netns(t testing.TB) (name string, c *Conn) {
 	t.Helper()
 	name = netnstest.New(t, "masqd-nfttest")
 	c, err := Open(netnstest.Path(name))

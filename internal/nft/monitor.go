@@ -19,8 +19,9 @@ import (
 // While it runs, Sync can trust its cache even when other tables' commits
 // moved the generation id: it dumps only when a transaction after its own
 // last commit touched the table in more ways than adding and deleting a
-// few elements. Those it keeps, and Sync replays them on its cache. When the event socket overflows, Monitor
-// treats the table as touched and keeps listening. It returns an error when
+// few elements. Those it keeps, and Sync replays them on its cache. When
+// the event socket overflows, Monitor treats the table as touched and keeps
+// listening. It returns an error when
 // it cannot listen at all; then Sync falls back to the generation id alone.
 func (c *Conn) Monitor(ctx context.Context, table string, onChange func()) error {
 	nl, err := netlink.Dial(unix.NETLINK_NETFILTER, &netlink.Config{NetNS: c.nsFd()})
@@ -34,6 +35,14 @@ func (c *Conn) Monitor(ctx context.Context, table string, onChange func()) error
 	if err := nl.JoinGroup(unix.NFNLGRP_NFTABLES); err != nil {
 		return fmt.Errorf("monitor: join nftables group: %w", err)
 	}
+	c.monMu.Lock()
+	c.mon = nl
+	c.monMu.Unlock()
+	defer func() {
+		c.monMu.Lock()
+		c.mon = nil
+		c.monMu.Unlock()
+	}()
 	// Events from here on are seen: the cache may rely on them from the
 	// generation now current. What committed between masqd's last sync
 	// and now was not seen: count it as a touch, so that a sync whose
@@ -107,6 +116,38 @@ func (c *Conn) Monitor(ctx context.Context, table string, onChange func()) error
 					tx.markOpaque()
 				}
 			}
+		}
+	}
+}
+
+// quietAbove is the number of elements in one of masqd's own batches above
+// which Sync stops the monitor listening while it commits. With a listener
+// the kernel builds an event for every element in the commit, and the
+// monitor reads each one: a 100,000-element change took several times as
+// long with the monitor running. A batch this large is past what the
+// monitor would keep for replay anyway.
+const quietAbove = maxReplay
+
+// quiet stops the monitor's subscription for one of masqd's own large
+// batches and returns the function that resumes it. Sync must read the
+// generation id after resuming: if only its own commit happened since its
+// first read, nothing foreign can have committed while no one listened.
+func (c *Conn) quiet(res Result) (resume func()) {
+	n := 0
+	for _, s := range res.Sets {
+		n += 2 * (s.Added + s.Removed)
+	}
+	c.monMu.Lock()
+	nl := c.mon
+	c.monMu.Unlock()
+	if n <= quietAbove || nl == nil || nl.LeaveGroup(unix.NFNLGRP_NFTABLES) != nil {
+		return func() {}
+	}
+	return func() {
+		if err := nl.JoinGroup(unix.NFNLGRP_NFTABLES); err != nil {
+			// Without the subscription the monitor cannot vouch for
+			// anything any more.
+			c.monitoring.Store(false)
 		}
 	}
 }
