@@ -53,15 +53,12 @@ type Conn struct {
 	// commit sends a queued batch: Flush, or a fault-injecting wrapper in
 	// tests.
 	commit func(*nftables.Conn) error
-	// refillAbove is how many elements of a set a sync reads back at most
-	// before it refills the set instead (see the constant).
-	refillAbove int
 }
 
 // Open returns a Conn for the network namespace at nsPath (such as
 // /run/netns/NAME), or for the caller's namespace when nsPath is empty.
 func Open(nsPath string) (*Conn, error) {
-	c := &Conn{commit: (*nftables.Conn).Flush, refillAbove: refillAbove}
+	c := &Conn{commit: (*nftables.Conn).Flush}
 	if nsPath != "" {
 		f, err := os.Open(nsPath)
 		if err != nil {
@@ -185,8 +182,7 @@ type SetChange struct {
 	Name           string
 	Added, Removed int
 	// Refilled is true when the set was flushed and filled anew because
-	// its elements formed no clean intervals, or it was too large to read
-	// back.
+	// its elements formed no clean intervals.
 	Refilled bool
 	// Created and Deleted say that the set itself was added or removed:
 	// an optional set whose setting changed, or a foreign one.
@@ -241,7 +237,7 @@ func (c *Conn) Sync(ctx context.Context, want *Ruleset) (Result, error) {
 		if err != nil {
 			return Result{}, err
 		}
-		if obs, err = read(nc, c.nsFd(), c.refillAbove, want); err != nil {
+		if obs, err = read(nc, c.nsFd(), want); err != nil {
 			return Result{}, err
 		}
 	}
@@ -459,7 +455,7 @@ func (c *Conn) Current(ctx context.Context, table, chain string) (*State, error)
 	}
 	st.Sets = map[string][]Interval{}
 	for _, s := range sets {
-		o, _, err := dumpSet(c.nsFd(), s, 0)
+		o, _, err := dumpSet(c.nsFd(), s)
 		if err != nil {
 			return nil, err
 		}

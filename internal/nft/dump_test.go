@@ -32,7 +32,7 @@ func TestDumpLargeMessages(t *testing.T) {
 	nftIn(t, ns, "", "add", "element", "inet", "masqd", SetV6, "{ fd00::/8 }")
 
 	set := &nftables.Set{Table: tableObj(rs.Table), Name: SetV4}
-	got, st, err := dumpSet(c.nsFd(), set, 0)
+	got, st, err := dumpSet(c.nsFd(), set)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -49,7 +49,7 @@ func TestDumpLargeMessages(t *testing.T) {
 	}
 	t.Logf("%d intervals in %d messages, the largest %d bytes", n, st.Messages, st.MaxMessage)
 
-	v6, _, err := dumpSet(c.nsFd(), &nftables.Set{Table: tableObj(rs.Table), Name: SetV6}, 0)
+	v6, _, err := dumpSet(c.nsFd(), &nftables.Set{Table: tableObj(rs.Table), Name: SetV6})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,35 +64,6 @@ func TestAppendElementsRejectsTruncated(t *testing.T) {
 	msg := []byte{2, 0, 0, 0, 64, 0, 3, 0x80, 0, 0, 0, 0}
 	if _, err := appendElements(nil, msg); err == nil {
 		t.Fatal("a truncated attribute decoded without error")
-	}
-}
-
-// TestSyncRefillsLargeSet checks the path for sets too large to read back:
-// the sync stops the dump, flushes and refills the set in place, and the
-// kernel ends up holding exactly the ruleset, foreign elements gone.
-func TestSyncRefillsLargeSet(t *testing.T) {
-	ns, c := netns(t)
-	c.refillAbove = 100
-	cidrs := make([]string, 0, 100)
-	for i := range 100 {
-		cidrs = append(cidrs, netip.PrefixFrom(netip.AddrFrom4([4]byte{10, 0, byte(2 * i), 0}), 24).String())
-	}
-	mustSync(t, c, build(cidrs...))
-	nftIn(t, ns, "", "add", "element", "inet", "masqd", SetV4, "{ 192.0.2.0/24 }")
-	c.Forget()
-	rs := build(cidrs[1:]...)
-	res := mustSync(t, c, rs)
-	if want := []SetChange{{Name: SetV4, Added: 99, Refilled: true}}; res.Op != OpUpdate || !cmp.Equal(res.Sets, want) {
-		t.Errorf("sync over a set beyond the dump budget: %+v, want a refill %+v", res, want)
-	}
-	if got := canonical(nftIn(t, ns, "", "list", "table", "inet", "masqd")); got != rs.String() {
-		t.Fatalf("kernel table differs after the refill:\n%s", cmp.Diff(rs.String(), got))
-	}
-	// Within the budget the same state is read back and found in sync.
-	c.refillAbove = refillAbove
-	c.Forget()
-	if res := mustSync(t, c, rs); res.Op != OpNone {
-		t.Errorf("sync over an in-sync table within the budget: %+v, want nothing sent", res)
 	}
 }
 

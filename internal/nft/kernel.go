@@ -34,8 +34,7 @@ type observedSet struct {
 	intervals []Interval
 	// dirty marks elements that form no clean interval: a dangling end (as
 	// `nft -f` writes at the start of an interval set), two starts in a row.
-	// A sync flushes and refills such a set rather than guess at a delta,
-	// as it does a set too large to read back (refillAbove).
+	// A sync flushes and refills such a set rather than guess at a delta.
 	dirty bool
 }
 
@@ -69,9 +68,8 @@ func compareCached(last, want *Ruleset) *observed {
 	return o
 }
 
-// read dumps masqd's table and compares it with want. A set of more than
-// refillAbove elements is not read to its end but marked for a refill.
-func read(c *nftables.Conn, nsFd, refillAbove int, want *Ruleset) (*observed, error) {
+// read dumps masqd's table and compares it with want.
+func read(c *nftables.Conn, nsFd int, want *Ruleset) (*observed, error) {
 	t, err := c.ListTableOfFamily(want.Table, nftables.TableFamilyINet)
 	if err != nil {
 		if errors.Is(err, unix.ENOENT) {
@@ -94,12 +92,7 @@ func read(c *nftables.Conn, nsFd, refillAbove int, want *Ruleset) (*observed, er
 			o.schema = "set " + s.Name + " has the wrong type or flags"
 			continue
 		}
-		o.sets[s.Name], _, err = dumpSet(nsFd, s, refillAbove)
-		switch {
-		case errors.Is(err, errOverBudget):
-			// Contents unknown: the planner flushes and refills the set.
-			o.sets[s.Name] = &observedSet{dirty: true}
-		case err != nil:
+		if o.sets[s.Name], _, err = dumpSet(nsFd, s); err != nil {
 			return nil, err
 		}
 	}
