@@ -349,6 +349,12 @@ func presentTools(r *results) []string {
 
 func applyReading(r *results) string {
 	first, last := r.Apply[0], r.Apply[len(r.Apply)-1]
+	// The largest N at which every tool ran (the huge row has two).
+	for _, row := range r.Apply {
+		if _, ok := row.Wall[toolIptNft]; ok {
+			last = row
+		}
+	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "At %s CIDRs every tool is dominated by process start-up (masqd %s ms, nft -f %s ms). ",
 		count(first.N), fmtMS(first.Wall[toolMasqd].Med), fmtMS(first.Wall[toolNft].Med))

@@ -212,11 +212,22 @@ func renderRestart(d *doc, r *results, chartRel string) {
 
 func restartReading(r *results) string {
 	last := r.Restart[len(r.Restart)-1]
+	for _, row := range r.Restart {
+		if _, ok := row.Wall[toolListSet]; ok {
+			last = row
+		}
+	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "At %s CIDRs masqd --once reads the in-sync table back in %s ms against nft list set's %s ms (%.2f×), and the agent is ready %s ms after its start. ",
 		count(last.N), fmtMS(last.Wall[toolOnceInSync].Med), fmtMS(last.Wall[toolListSet].Med), last.Ratio.Med, fmtMS(last.Wall[toolAgentReady].Med))
 	b.WriteString("Both read the set in the kernel's largest dump messages (32 KiB); the kernel walks the set from its start for every message, so that read-back is the bulk of both figures and still grows faster than N. " +
 		"Flushing and refilling the set in one batch instead of reading it is no way out: measured on the same kernel it grew as fast and cost more. ")
+	if huge := r.Restart[len(r.Restart)-1]; huge.N > last.N {
+		k := float64(last.N) / float64(huge.N)
+		fmt.Fprintf(&b, "At %s (one run) masqd --once over the in-sync table took %s ms and the agent was ready after %s ms: %.1f and %.1f times the time per CIDR at %s. ",
+			count(huge.N), fmtMS(huge.Wall[toolOnceInSync].Med), fmtMS(huge.Wall[toolAgentReady].Med),
+			huge.Wall[toolOnceInSync].Med*k/last.Wall[toolOnceInSync].Med, huge.Wall[toolAgentReady].Med*k/last.Wall[toolAgentReady].Med, count(last.N))
+	}
 	fmt.Fprintf(&b, "A foreign element added while the agent runs is removed %s ms later: the monitor reads the foreign transaction's element events, and the sync replays them on its cached state and removes the element with a one-element delta, without reading the set back.",
 		fmtMS(last.Repair.Med))
 	return b.String()
@@ -276,4 +287,61 @@ func restartChecks(r *results) []check {
 		{"peak RSS at 100,000, `masqd --once` in sync", "≤ 48 MiB", fmt.Sprintf("%.1f MiB", row.RSS[toolOnceInSync].Med), row.RSS[toolOnceInSync].Med <= 48, mem},
 		{"peak RSS at 100,000, agent restart", "≤ 48 MiB", fmt.Sprintf("%.1f MiB", row.RSS[toolAgentReady].Med), row.RSS[toolAgentReady].Med <= 48, mem},
 	}
+}
+
+// measureHuge is the first apply and the restart at plan.huge CIDRs (full
+// mode only), one run of each: masqd --once and nft -f into an empty
+// namespace, then masqd --once and the agent over the in-sync table. nft
+// list set is left out: at this N it reads for minutes.
+func (b *bench) measureHuge(ctx context.Context) error {
+	n := b.plan.huge
+	if n == 0 {
+		b.progress("huge: not in quick mode")
+		return nil
+	}
+	f, err := b.prepareApply(ctx, n)
+	if err != nil {
+		return err
+	}
+	apply := applyRow{N: n, Wall: map[string]stat{}, CPU: map[string]stat{}, RSS: map[string]stat{}, Ratio: map[string]stat{}, Files: f}
+	for _, t := range b.applyTools(f)[:2] { // masqd --once and nft -f
+		u, err := b.applyOnce(ctx, t, n, false)
+		if err != nil {
+			return fmt.Errorf("%s, N=%d: %w", t.name, n, err)
+		}
+		apply.Wall[t.name], apply.CPU[t.name], apply.RSS[t.name] = summarize([]float64{ms(u.Wall)}), summarize([]float64{ms(u.CPU)}), summarize([]float64{float64(u.MaxRSSKiB) / 1024})
+	}
+	apply.Ratio[toolNft] = summarize(ratios([]float64{apply.Wall[toolMasqd].Med}, []float64{apply.Wall[toolNft].Med}))
+	b.res.Apply = append(b.res.Apply, apply)
+	b.progress("huge apply N=%d: masqd %.0f ms (%.0f MiB), nft -f %.0f ms (%.0f MiB)", n,
+		apply.Wall[toolMasqd].Med, apply.RSS[toolMasqd].Med, apply.Wall[toolNft].Med, apply.RSS[toolNft].Med)
+
+	ns, err := b.ns.Add(ctx)
+	if err != nil {
+		return err
+	}
+	defer ns.Close()
+	if _, err := runTimed(ctx, nil, "", b.bin, "--once", "--config", f.Config, "--netns", ns.Path()); err != nil {
+		return fmt.Errorf("initial load: %w", err)
+	}
+	restart := restartRow{N: n, Wall: map[string]stat{}, CPU: map[string]stat{}, RSS: map[string]stat{}}
+	for _, t := range []struct {
+		name string
+		run  func() (usage, error)
+	}{
+		{toolOnceInSync, func() (usage, error) {
+			return runTimed(ctx, nil, "", b.bin, "--once", "--config", f.Config, "--netns", ns.Path())
+		}},
+		{toolAgentReady, func() (usage, error) { return b.agentReady(ctx, ns, f.Config) }},
+	} {
+		u, err := t.run()
+		if err != nil {
+			return fmt.Errorf("%s, N=%d: %w", t.name, n, err)
+		}
+		restart.Wall[t.name], restart.CPU[t.name], restart.RSS[t.name] = summarize([]float64{ms(u.Wall)}), summarize([]float64{ms(u.CPU)}), summarize([]float64{float64(u.MaxRSSKiB) / 1024})
+	}
+	b.res.Restart = append(b.res.Restart, restart)
+	b.progress("huge restart N=%d: --once %.0f ms (%.0f MiB), agent ready %.0f ms", n,
+		restart.Wall[toolOnceInSync].Med, restart.RSS[toolOnceInSync].Med, restart.Wall[toolAgentReady].Med)
+	return nil
 }
