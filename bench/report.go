@@ -176,6 +176,7 @@ func renderReport(r *results, chartRel string) string {
 	renderPacket(&d, r)
 	renderFootprint(&d, r)
 	renderRestart(&d, r, filepath.Join(filepath.Dir(chartRel), "bench-scaling.svg"))
+	renderNotes(&d)
 
 	if len(r.Skipped)+len(r.Failed) > 0 {
 		d.p("## Not measured in this run")
