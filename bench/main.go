@@ -109,9 +109,9 @@ func run(quick bool, bin, out, chart, only, sizes string) error {
 	if os.Geteuid() != 0 {
 		return errors.New("run as root: the harness creates network namespaces")
 	}
-	for _, tool := range []string{"ip", "nft", "iptables-nft-restore", "iptables-nft-save"} {
+	for _, tool := range []string{"ip", "nft", "iptables-nft-restore", "iptables-nft-save", "/usr/bin/time"} {
 		if _, err := exec.LookPath(tool); err != nil {
-			return fmt.Errorf("%s not found (apt-get install -y iproute2 nftables iptables): %w", tool, err)
+			return fmt.Errorf("%s not found (apt-get install -y iproute2 nftables iptables time): %w", tool, err)
 		}
 	}
 	absBin, err := filepath.Abs(bin)

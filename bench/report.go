@@ -161,7 +161,7 @@ func renderReport(r *results, chartRel string) string {
 	d.p("Other work on the machine (a load average near or above the core count) slows every tool alike and widens the min–max; the ratios, taken between runs made moments apart, are the figures to compare across machines.")
 
 	d.p("## How to run")
-	d.WriteString("```sh\napt-get install -y iproute2 nftables iptables   # once\nmake bench-quick   # under two minutes: 3 runs per figure, shorter windows\nmake bench         # up to 15 minutes: 7 runs per figure, 100,000 CIDRs in the packet test, a minute of idle\n```\n\n")
+	d.WriteString("```sh\napt-get install -y iproute2 nftables iptables time   # once\nmake bench-quick   # under two minutes: 3 runs per figure, shorter windows\nmake bench         # up to 15 minutes: 7 runs per figure, 100,000 CIDRs in the packet test, a minute of idle\n```\n\n")
 	d.p("Both build `bin/masqd` and run `bench/run.sh`, which builds the harness (`bench/`, a Go module of its own that imports nothing of masqd) and runs it as root. " +
 		"Every command that changes the kernel runs in a network namespace the harness created (`masqd-bench-PID-N`) and deletes again, also on failure and on Ctrl-C; the machine's own namespace is never touched. " +
 		"`bench/run.sh -only apply,resync -sizes 64,1000` runs a subset.")
@@ -593,7 +593,7 @@ func renderFootprint(d *doc, r *results) {
 		return
 	}
 	if len(r.Apply) > 0 {
-		d.p("Peak RSS and CPU time (user + system) of the `--once` runs of section 1, from `wait4`'s rusage of each child; `nft -f` beside it for scale.")
+		d.p("Peak RSS and CPU time (user + system) of the `--once` runs of section 1, `nft -f` beside it for scale. CPU comes from `wait4`'s rusage of each timed run; the peak RSS from one more run of each under GNU time (`/usr/bin/time -f %%M`), since Go starts children with vfork and a child's own maxrss would count the harness's memory until its exec.")
 		var rows [][]string
 		for _, row := range r.Apply {
 			rows = append(rows, []string{count(row.N), cell(row.RSS[toolMasqd], ""), cell(row.CPU[toolMasqd], ""), cell(row.RSS[toolNft], ""), cell(row.CPU[toolNft], "")})

@@ -75,31 +75,44 @@ func (b *bench) restartAt(ctx context.Context, n int, f applyFiles) (restartRow,
 	}
 	tools := []struct {
 		name string
-		run  func() (usage, error)
+		run  func(exec runner) (usage, error)
 	}{
-		{toolOnceInSync, func() (usage, error) {
-			return runTimed(ctx, nil, "", b.bin, "--once", "--config", f.Config, "--netns", ns.Path())
+		{toolOnceInSync, func(exec runner) (usage, error) {
+			return exec(ctx, nil, "", b.bin, "--once", "--config", f.Config, "--netns", ns.Path())
 		}},
-		{toolListSet, func() (usage, error) {
-			return runTimed(ctx, ns, "", "nft", "list", "set", "inet", "masqd", "nomasq-v4")
+		{toolListSet, func(exec runner) (usage, error) {
+			return exec(ctx, ns, "", "nft", "list", "set", "inet", "masqd", "nomasq-v4")
 		}},
-		{toolAgentReady, func() (usage, error) { return b.agentReady(ctx, ns, f.Config) }},
-		{toolIptCycle, func() (usage, error) {
-			return runTimed(ctx, iptNS, f.IptCycle, "iptables-nft-restore", "--noflush")
+		// The agent's peak comes from /proc/PID/status, which is its own.
+		{toolAgentReady, func(runner) (usage, error) { return b.agentReady(ctx, ns, f.Config) }},
+		{toolIptCycle, func(exec runner) (usage, error) {
+			return exec(ctx, iptNS, f.IptCycle, "iptables-nft-restore", "--noflush")
 		}},
 	}
 	wall, cpu, rss := map[string][]float64{}, map[string][]float64{}, map[string][]float64{}
 	for rep := range b.plan.reps {
 		for i := range tools {
 			t := tools[(i+rep)%len(tools)]
-			u, err := t.run()
+			u, err := t.run(runTimed)
 			if err != nil {
 				return row, fmt.Errorf("%s: %w", t.name, err)
 			}
 			wall[t.name] = append(wall[t.name], ms(u.Wall))
 			cpu[t.name] = append(cpu[t.name], ms(u.CPU))
-			rss[t.name] = append(rss[t.name], float64(u.MaxRSSKiB)/1024)
+			if t.name == toolAgentReady {
+				rss[t.name] = append(rss[t.name], float64(u.MaxRSSKiB)/1024)
+			}
 		}
+	}
+	for _, t := range tools {
+		if t.name == toolAgentReady {
+			continue
+		}
+		u, err := t.run(runPeak)
+		if err != nil {
+			return row, fmt.Errorf("%s, peak RSS: %w", t.name, err)
+		}
+		rss[t.name] = append(rss[t.name], float64(u.MaxRSSKiB)/1024)
 	}
 	for _, t := range tools {
 		row.Wall[t.name], row.CPU[t.name], row.RSS[t.name] = summarize(wall[t.name]), summarize(cpu[t.name]), summarize(rss[t.name])
@@ -317,11 +330,15 @@ func (b *bench) measureHuge(ctx context.Context) error {
 	}
 	apply := applyRow{N: n, Wall: map[string]stat{}, CPU: map[string]stat{}, RSS: map[string]stat{}, Ratio: map[string]stat{}, Files: f}
 	for _, t := range b.applyTools(f)[:2] { // masqd --once and nft -f
-		u, err := b.applyOnce(ctx, t, n, false)
+		u, err := b.applyOnce(ctx, t, n, false, runTimed)
 		if err != nil {
 			return fmt.Errorf("%s, N=%d: %w", t.name, n, err)
 		}
-		apply.Wall[t.name], apply.CPU[t.name], apply.RSS[t.name] = summarize([]float64{ms(u.Wall)}), summarize([]float64{ms(u.CPU)}), summarize([]float64{float64(u.MaxRSSKiB) / 1024})
+		p, err := b.applyOnce(ctx, t, n, false, runPeak)
+		if err != nil {
+			return fmt.Errorf("%s, N=%d, peak RSS: %w", t.name, n, err)
+		}
+		apply.Wall[t.name], apply.CPU[t.name], apply.RSS[t.name] = summarize([]float64{ms(u.Wall)}), summarize([]float64{ms(u.CPU)}), summarize([]float64{float64(p.MaxRSSKiB) / 1024})
 	}
 	apply.Ratio[toolNft] = summarize(ratios([]float64{apply.Wall[toolMasqd].Med}, []float64{apply.Wall[toolNft].Med}))
 	b.res.Apply = append(b.res.Apply, apply)
@@ -337,21 +354,22 @@ func (b *bench) measureHuge(ctx context.Context) error {
 		return fmt.Errorf("initial load: %w", err)
 	}
 	restart := restartRow{N: n, Wall: map[string]stat{}, CPU: map[string]stat{}, RSS: map[string]stat{}}
-	for _, t := range []struct {
-		name string
-		run  func() (usage, error)
-	}{
-		{toolOnceInSync, func() (usage, error) {
-			return runTimed(ctx, nil, "", b.bin, "--once", "--config", f.Config, "--netns", ns.Path())
-		}},
-		{toolAgentReady, func() (usage, error) { return b.agentReady(ctx, ns, f.Config) }},
-	} {
-		u, err := t.run()
-		if err != nil {
-			return fmt.Errorf("%s, N=%d: %w", t.name, n, err)
-		}
-		restart.Wall[t.name], restart.CPU[t.name], restart.RSS[t.name] = summarize([]float64{ms(u.Wall)}), summarize([]float64{ms(u.CPU)}), summarize([]float64{float64(u.MaxRSSKiB) / 1024})
+	once := func(exec runner) (usage, error) {
+		return exec(ctx, nil, "", b.bin, "--once", "--config", f.Config, "--netns", ns.Path())
 	}
+	u, err := once(runTimed)
+	if err != nil {
+		return fmt.Errorf("%s, N=%d: %w", toolOnceInSync, n, err)
+	}
+	p, err := once(runPeak)
+	if err != nil {
+		return fmt.Errorf("%s, N=%d, peak RSS: %w", toolOnceInSync, n, err)
+	}
+	restart.Wall[toolOnceInSync], restart.CPU[toolOnceInSync], restart.RSS[toolOnceInSync] = summarize([]float64{ms(u.Wall)}), summarize([]float64{ms(u.CPU)}), summarize([]float64{float64(p.MaxRSSKiB) / 1024})
+	if u, err = b.agentReady(ctx, ns, f.Config); err != nil {
+		return fmt.Errorf("%s, N=%d: %w", toolAgentReady, n, err)
+	}
+	restart.Wall[toolAgentReady], restart.CPU[toolAgentReady], restart.RSS[toolAgentReady] = summarize([]float64{ms(u.Wall)}), summarize([]float64{ms(u.CPU)}), summarize([]float64{float64(u.MaxRSSKiB) / 1024})
 	b.res.Restart = append(b.res.Restart, restart)
 	b.progress("huge restart N=%d: --once %.0f ms (%.0f MiB), agent ready %.0f ms", n,
 		restart.Wall[toolOnceInSync].Med, restart.RSS[toolOnceInSync].Med, restart.Wall[toolAgentReady].Med)
