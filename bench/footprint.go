@@ -33,7 +33,7 @@ func (b *bench) measureIdle(ctx context.Context) error {
 		row, err := idleWindow(ctx, s, n, b.plan.idle)
 		s.close()
 		if err != nil {
-			return fmt.Errorf("N=%d: %w", n, err)
+			return fmt.Errorf("at N=%d: %w", n, err)
 		}
 		b.res.Idle = append(b.res.Idle, row)
 		b.progress("idle N=%d: %.3f%% of a core, RSS %.1f MiB", n, row.Percent(), row.RSS)

@@ -564,10 +564,7 @@ func renderPacket(d *doc, r *results) {
 		}
 		rows = append(rows, cells)
 	}
-	rhead := []string{""}
-	for _, t := range tools {
-		rhead = append(rhead, t)
-	}
+	rhead := append([]string{""}, tools...)
 	d.table(rhead, rows)
 	d.p("**Reading.** %s", packetReading(r))
 }

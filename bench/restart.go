@@ -46,7 +46,7 @@ func (b *bench) measureRestart(ctx context.Context) error {
 		}
 		row, err := b.restartAt(ctx, n, f)
 		if err != nil {
-			return fmt.Errorf("N=%d: %w", n, err)
+			return fmt.Errorf("at N=%d: %w", n, err)
 		}
 		b.res.Restart = append(b.res.Restart, row)
 		b.progress("restart N=%d: --once %.1f ms, nft list set %.1f ms, agent ready %.1f ms (%.1f MiB), repair %.1f ms", n,
