@@ -62,26 +62,26 @@ func (b *bench) prepareApply(ctx context.Context, n int) (applyFiles, error) {
 // applyTool loads one N's ruleset into an empty namespace.
 type applyTool struct {
 	name string
-	run  func(ctx context.Context, ns *netns) (usage, error)
+	run  func(ctx context.Context, ns *netns, exec runner) (usage, error)
 	// count returns how many of the N entries the kernel holds.
 	count func(ctx context.Context, ns *netns) (int, error)
 }
 
 func (b *bench) applyTools(f applyFiles) []applyTool {
 	tools := []applyTool{
-		{toolMasqd, func(ctx context.Context, ns *netns) (usage, error) {
-			return runTimed(ctx, nil, "", b.bin, "--once", "--config", f.Config, "--netns", ns.Path())
+		{toolMasqd, func(ctx context.Context, ns *netns, exec runner) (usage, error) {
+			return exec(ctx, nil, "", b.bin, "--once", "--config", f.Config, "--netns", ns.Path())
 		}, countSetElements},
-		{toolNft, func(ctx context.Context, ns *netns) (usage, error) {
-			return runTimed(ctx, ns, "", "nft", "-f", f.Nft)
+		{toolNft, func(ctx context.Context, ns *netns, exec runner) (usage, error) {
+			return exec(ctx, ns, "", "nft", "-f", f.Nft)
 		}, countSetElements},
-		{toolIptNft, func(ctx context.Context, ns *netns) (usage, error) {
-			return runTimed(ctx, ns, f.Ipt, "iptables-nft-restore", "--noflush")
+		{toolIptNft, func(ctx context.Context, ns *netns, exec runner) (usage, error) {
+			return exec(ctx, ns, f.Ipt, "iptables-nft-restore", "--noflush")
 		}, countRules("iptables-nft-save")},
 	}
 	if b.legacy {
-		tools = append(tools, applyTool{toolIptLegacy, func(ctx context.Context, ns *netns) (usage, error) {
-			return runTimed(ctx, ns, f.Ipt, "iptables-legacy-restore", "--noflush")
+		tools = append(tools, applyTool{toolIptLegacy, func(ctx context.Context, ns *netns, exec runner) (usage, error) {
+			return exec(ctx, ns, f.Ipt, "iptables-legacy-restore", "--noflush")
 		}, countRules("iptables-legacy-save")})
 	}
 	return tools
@@ -131,14 +131,21 @@ func (b *bench) measureApply(ctx context.Context) error {
 		for rep := range b.plan.reps {
 			for i := range tools {
 				t := tools[(i+rep)%len(tools)]
-				u, err := b.applyOnce(ctx, t, n, verify && rep == 0)
+				u, err := b.applyOnce(ctx, t, n, verify && rep == 0, runTimed)
 				if err != nil {
 					return fmt.Errorf("%s, N=%d: %w", t.name, n, err)
 				}
 				wall[t.name] = append(wall[t.name], ms(u.Wall))
 				cpu[t.name] = append(cpu[t.name], ms(u.CPU))
-				rss[t.name] = append(rss[t.name], float64(u.MaxRSSKiB)/1024)
 			}
+		}
+		// Peak RSS from runs of their own (runPeak says why).
+		for _, t := range tools {
+			u, err := b.applyOnce(ctx, t, n, false, runPeak)
+			if err != nil {
+				return fmt.Errorf("%s, N=%d, peak RSS: %w", t.name, n, err)
+			}
+			rss[t.name] = append(rss[t.name], float64(u.MaxRSSKiB)/1024)
 		}
 		row := applyRow{N: n, Wall: map[string]stat{}, CPU: map[string]stat{}, RSS: map[string]stat{}, Ratio: map[string]stat{}, Verified: verify, Files: f}
 		for _, t := range tools {
@@ -156,13 +163,13 @@ func (b *bench) measureApply(ctx context.Context) error {
 	return nil
 }
 
-func (b *bench) applyOnce(ctx context.Context, t applyTool, n int, verify bool) (usage, error) {
+func (b *bench) applyOnce(ctx context.Context, t applyTool, n int, verify bool, exec runner) (usage, error) {
 	ns, err := b.ns.Add(ctx)
 	if err != nil {
 		return usage{}, err
 	}
 	defer ns.Close()
-	u, err := t.run(ctx, ns)
+	u, err := t.run(ctx, ns, exec)
 	if err != nil || !verify {
 		return u, err
 	}

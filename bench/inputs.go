@@ -8,13 +8,14 @@ import (
 	"strings"
 )
 
-// cidrs returns n distinct /28 prefixes from 10.0.0.0/8, spaced 32
-// addresses apart so that no two are adjacent: masqd cannot merge them and
-// its set holds n intervals, as iptables holds n rules. 100,000 of them end
-// below 10.49.0.0.
+// cidrs returns n distinct /28 prefixes from 10.0.0.0/8 and then
+// 11.0.0.0/8, spaced 32 addresses apart so that no two are adjacent: masqd
+// cannot merge them and its set holds n intervals, as iptables holds n
+// rules. 100,000 of them end below 10.49.0.0; up to 524,288 stay in
+// 10.0.0.0/8.
 func cidrs(n int) []string {
-	if n > 1<<19 {
-		panic("cidrs: more than 10.0.0.0/8 holds")
+	if n > 1<<20 {
+		panic("cidrs: more than 10.0.0.0/7 holds")
 	}
 	out := make([]string, n)
 	for i := range out {

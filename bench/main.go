@@ -31,6 +31,7 @@ type plan struct {
 	packetMax    int64         // connections per repetition and topology
 	workers      int
 	verifyMax    int  // count kernel entries after the first apply up to this N
+	huge         int  // one run each of the first apply and the restart at this N; 0: none
 	packetLegacy bool // also run the packet test on iptables-legacy
 }
 
@@ -54,6 +55,7 @@ func newPlan(quick bool) plan {
 		packetMax:    100000,
 		workers:      runtime.NumCPU(),
 		verifyMax:    100000,
+		huge:         1000000,
 		packetLegacy: true,
 	}
 	if quick {
@@ -68,6 +70,7 @@ func newPlan(quick bool) plan {
 		p.packetLegacy = false
 		p.packetMax = 20000
 		p.verifyMax = 10000
+		p.huge = 0
 	}
 	return p
 }
@@ -93,7 +96,7 @@ func main() {
 	bin := flag.String("masqd", "bin/masqd", "the masqd binary to measure")
 	out := flag.String("out", "docs/benchmarks.md", "the report to write")
 	chart := flag.String("chart", "docs/bench-apply.svg", "the SVG chart of apply time to write")
-	only := flag.String("only", "", "comma-separated measurements to run (apply,resync,change,latency,packet,idle); all when empty")
+	only := flag.String("only", "", "comma-separated measurements to run (apply,resync,change,latency,packet,idle,restart,huge); all when empty")
 	sizes := flag.String("sizes", "", "comma-separated CIDR counts instead of the plan's")
 	flag.Parse()
 	if err := run(*quick, *bin, *out, *chart, *only, *sizes); err != nil {
@@ -106,9 +109,9 @@ func run(quick bool, bin, out, chart, only, sizes string) error {
 	if os.Geteuid() != 0 {
 		return errors.New("run as root: the harness creates network namespaces")
 	}
-	for _, tool := range []string{"ip", "nft", "iptables-nft-restore", "iptables-nft-save"} {
+	for _, tool := range []string{"ip", "nft", "iptables-nft-restore", "iptables-nft-save", "/usr/bin/time"} {
 		if _, err := exec.LookPath(tool); err != nil {
-			return fmt.Errorf("%s not found (apt-get install -y iproute2 nftables iptables): %w", tool, err)
+			return fmt.Errorf("%s not found (apt-get install -y iproute2 nftables iptables time): %w", tool, err)
 		}
 	}
 	absBin, err := filepath.Abs(bin)
@@ -154,6 +157,8 @@ func run(quick bool, bin, out, chart, only, sizes string) error {
 		{"latency", b.measureLatency},
 		{"packet", b.measurePacket},
 		{"idle", b.measureIdle},
+		{"restart", b.measureRestart},
+		{"huge", b.measureHuge},
 	}
 	want := map[string]bool{}
 	for s := range strings.SplitSeq(only, ",") {

@@ -247,7 +247,7 @@ func TestLoadReadErrors(t *testing.T) {
 				t.Fatal(err)
 			}
 			return path, path
-		}, ErrTooLarge, "file is larger than the 16 MiB cap"},
+		}, ErrTooLarge, "file is larger than the 24 MiB cap"},
 		{"path through a file", func(t *testing.T, dir string) (string, string) {
 			writeFiles(t, dir, map[string]string{"file": ""})
 			path := filepath.Join(dir, "file", "config")

@@ -214,7 +214,7 @@ func TestLoadTooLarge(t *testing.T) {
 	if cfg != nil || !errors.Is(err, ErrTooLarge) {
 		t.Fatalf("Load = %+v, %v; want ErrTooLarge", cfg, err)
 	}
-	for _, s := range []string{"read config " + path + ": ", "larger than the 16 MiB cap", "104857600 bytes", "fix: "} {
+	for _, s := range []string{"read config " + path + ": ", "larger than the 24 MiB cap", "104857600 bytes", "fix: "} {
 		if !strings.Contains(err.Error(), s) {
 			t.Errorf("error %q does not say %q", err, s)
 		}

@@ -45,6 +45,10 @@ type Conn struct {
 	last    *Ruleset // what the kernel holds, if lastGen is still current
 	lastGen uint32
 
+	// mon is the monitor's socket while it runs, for quiet.
+	monMu sync.Mutex
+	mon   *netlink.Conn
+
 	// gen is a lasting socket for the generation id: dialing into a
 	// namespace costs more than the question.
 	genMu sync.Mutex
@@ -55,6 +59,10 @@ type Conn struct {
 	monitoring atomic.Bool
 	seenGen    atomic.Uint32
 	lastTouch  atomic.Uint32
+	// deltas are the element changes of the transactions that touched the
+	// table, kept by Monitor until a commit or Forget makes them moot.
+	deltaMu sync.Mutex
+	deltas  []*txDelta
 
 	// commit sends a queued batch: Flush, or a fault-injecting wrapper in
 	// tests.
@@ -131,6 +139,7 @@ func (c *Conn) Forget() {
 // forget is Forget for a caller holding mu.
 func (c *Conn) forget() {
 	c.last, c.lastGen = nil, 0
+	c.pruneDeltas(0)
 }
 
 func (c *Conn) nsFd() int {
@@ -206,7 +215,8 @@ type Result struct {
 	// Reason explains a replace: what differed in the table's schema.
 	Reason string
 	// Cached is true when the kernel state was known from masqd's own last
-	// commit (the generation id had not moved) and no dump was needed.
+	// commit (the generation id had not moved), or from it and the element
+	// changes the monitor read since, and no dump was needed.
 	Cached bool
 	// Rules is true when the chain's rules were rewritten.
 	Rules bool
@@ -273,14 +283,17 @@ func (c *Conn) Sync(ctx context.Context, want *Ruleset) (Result, error) {
 	if c.cacheValid(gen, want) {
 		obs = compareCached(c.last, want)
 		res.Cached = true
+	} else if obs = c.replay(gen, want); obs != nil {
+		res.Cached = true
 	} else {
 		// Touches from here on are not in the dump.
 		c.lastTouch.Store(0)
+		c.pruneDeltas(0)
 		nc, err := c.newConn()
 		if err != nil {
 			return Result{}, err
 		}
-		if obs, err = read(nc, want); err != nil {
+		if obs, err = read(nc, c.nsFd(), want); err != nil {
 			return Result{}, err
 		}
 	}
@@ -293,10 +306,14 @@ func (c *Conn) Sync(ctx context.Context, want *Ruleset) (Result, error) {
 	}
 	if res.Op == OpNone {
 		c.last, c.lastGen = want, gen
+		c.pruneDeltas(gen)
 		res.Generation = gen
 		return res, nil
 	}
-	if err := c.commit(nc); err != nil {
+	resume := c.quiet(res)
+	err = c.commit(nc)
+	resume()
+	if err != nil {
 		// The batch may or may not have been committed (an ENOBUFS can
 		// follow a commit): read the table back next time.
 		c.forget()
@@ -310,6 +327,7 @@ func (c *Conn) Sync(ctx context.Context, want *Ruleset) (Result, error) {
 	res.Generation = after
 	if after == gen+1 {
 		c.last, c.lastGen = want, after
+		c.pruneDeltas(after)
 	} else {
 		// Someone else committed too; trust nothing cached.
 		c.forget()
@@ -389,10 +407,8 @@ func plan(nc *nftables.Conn, obs *observed, want *Ruleset, res *Result) error {
 		}
 		res.Op = OpUpdate
 		res.Sets = append(res.Sets, SetChange{Name: s.Name, Added: len(add), Removed: len(del)})
-		for _, chunk := range elementChunks(del) {
-			if err := nc.SetDeleteElements(so, chunk); err != nil {
-				return fmt.Errorf("queue deletes from set %s: %w", s.Name, err)
-			}
+		if err := eachElementChunk(del, func(chunk []nftables.SetElement) error { return nc.SetDeleteElements(so, chunk) }); err != nil {
+			return fmt.Errorf("queue deletes from set %s: %w", s.Name, err)
 		}
 		if err := addElements(nc, so, add); err != nil {
 			return err
@@ -438,10 +454,8 @@ func addSet(nc *nftables.Conn, t *nftables.Table, s Set, ids map[string]uint32, 
 }
 
 func addElements(nc *nftables.Conn, so *nftables.Set, ivs []Interval) error {
-	for _, chunk := range elementChunks(ivs) {
-		if err := nc.SetAddElements(so, chunk); err != nil {
-			return fmt.Errorf("queue elements of set %s: %w", so.Name, err)
-		}
+	if err := eachElementChunk(ivs, func(chunk []nftables.SetElement) error { return nc.SetAddElements(so, chunk) }); err != nil {
+		return fmt.Errorf("queue elements of set %s: %w", so.Name, err)
 	}
 	return nil
 }

@@ -73,7 +73,7 @@ func (c *Conn) Diff(ctx context.Context, want *Ruleset) (*Diff, error) {
 	if err != nil {
 		return nil, err
 	}
-	obs, err := read(nc, want)
+	obs, err := read(nc, c.nsFd(), want)
 	if err != nil {
 		return nil, err
 	}

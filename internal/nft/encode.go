@@ -108,28 +108,3 @@ func elementBytes(iv Interval) int {
 	}
 	return n
 }
-
-// elementChunks encodes intervals as start/end element pairs, split into
-// lists that each fit one netlink attribute. A start is never split from its
-// end.
-func elementChunks(ivs []Interval) [][]nftables.SetElement {
-	var chunks [][]nftables.SetElement
-	var cur []nftables.SetElement
-	size := 0
-	for _, iv := range ivs {
-		n := elementBytes(iv)
-		if size+n > maxChunkBytes && len(cur) > 0 {
-			chunks = append(chunks, cur)
-			cur, size = nil, 0
-		}
-		cur = append(cur, nftables.SetElement{Key: iv.First.AsSlice()})
-		if !isMax(iv.Last) {
-			cur = append(cur, nftables.SetElement{Key: iv.Last.Next().AsSlice(), IntervalEnd: true})
-		}
-		size += n
-	}
-	if len(cur) > 0 {
-		chunks = append(chunks, cur)
-	}
-	return chunks
-}

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/nftables"
 )
 
 func TestMerge(t *testing.T) {
@@ -110,12 +111,8 @@ func TestElementChunks(t *testing.T) {
 		ivs = append(ivs, Interval{First: a, Last: a})
 	}
 	ivs = append(ivs, IntervalOf(netip.MustParsePrefix("240.0.0.0/4")))
-	chunks := elementChunks(ivs)
-	if len(chunks) < 2 {
-		t.Fatalf("20,001 intervals in %d chunk(s), want several", len(chunks))
-	}
-	total := 0
-	for i, c := range chunks {
+	chunks, total := 0, 0
+	err := eachElementChunk(ivs, func(c []nftables.SetElement) error {
 		size := 0
 		for _, e := range c {
 			// Item, key nest and value headers, the key, and for an
@@ -126,12 +123,20 @@ func TestElementChunks(t *testing.T) {
 			}
 		}
 		if size > 65535 {
-			t.Errorf("chunk %d encodes to %d bytes, over the 16-bit attribute length", i, size)
+			t.Errorf("chunk %d encodes to %d bytes, over the 16-bit attribute length", chunks, size)
 		}
 		if c[0].IntervalEnd {
-			t.Errorf("chunk %d starts with an end element: a start was split from its end", i)
+			t.Errorf("chunk %d starts with an end element: a start was split from its end", chunks)
 		}
+		chunks++
 		total += len(c)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if chunks < 2 {
+		t.Fatalf("20,001 intervals in %d chunk(s), want several", chunks)
 	}
 	// Every interval has a start and an end, but the last runs to the top.
 	if want := 2*len(ivs) - 1; total != want {

@@ -1,13 +1,10 @@
 package nft
 
 import (
-	"bytes"
 	"cmp"
 	"errors"
 	"fmt"
-	"net/netip"
 	"reflect"
-	"slices"
 
 	"github.com/google/nftables"
 	"github.com/google/nftables/expr"
@@ -71,7 +68,7 @@ func compareCached(last, want *Ruleset) *observed {
 }
 
 // read dumps masqd's table and compares it with want.
-func read(c *nftables.Conn, want *Ruleset) (*observed, error) {
+func read(c *nftables.Conn, nsFd int, want *Ruleset) (*observed, error) {
 	t, err := c.ListTableOfFamily(want.Table, nftables.TableFamilyINet)
 	if err != nil {
 		if errors.Is(err, unix.ENOENT) {
@@ -94,11 +91,9 @@ func read(c *nftables.Conn, want *Ruleset) (*observed, error) {
 			o.schema = "set " + s.Name + " has the wrong type or flags"
 			continue
 		}
-		elems, err := c.GetSetElements(s)
-		if err != nil {
-			return nil, fmt.Errorf("list elements of set %s: %w", s.Name, err)
+		if o.sets[s.Name], _, err = dumpSet(nsFd, s); err != nil {
+			return nil, err
 		}
-		o.sets[s.Name] = parseElements(elems)
 	}
 	chains, err := c.ListChainsOfTableFamily(nftables.TableFamilyINet)
 	if err != nil {
@@ -186,48 +181,6 @@ func normalize(exprs []expr.Any) []expr.Any {
 		}
 	}
 	return out
-}
-
-// parseElements turns the kernel's start and end elements into intervals.
-// The kernel returns them in descending order, an end before its start.
-func parseElements(elems []nftables.SetElement) *observedSet {
-	slices.SortFunc(elems, func(a, b nftables.SetElement) int {
-		if c := bytes.Compare(a.Key, b.Key); c != 0 {
-			return c
-		}
-		// At equal keys an end closes the previous interval first.
-		switch {
-		case a.IntervalEnd && !b.IntervalEnd:
-			return -1
-		case !a.IntervalEnd && b.IntervalEnd:
-			return 1
-		}
-		return 0
-	})
-	o := &observedSet{}
-	var open *netip.Addr
-	for _, e := range elems {
-		a, ok := netip.AddrFromSlice(e.Key)
-		switch {
-		case !ok:
-			o.dirty = true
-		case !e.IntervalEnd && open == nil:
-			open = &a
-		case !e.IntervalEnd:
-			o.dirty = true
-			open = &a
-		case open == nil:
-			o.dirty = true
-		default:
-			o.intervals = append(o.intervals, Interval{First: *open, Last: a.Prev()})
-			open = nil
-		}
-	}
-	if open != nil {
-		// An interval running to the family's last address has no end.
-		o.intervals = append(o.intervals, Interval{First: *open, Last: addrFamily(*open).info().max})
-	}
-	return o
 }
 
 // intervalDelta returns what to delete from have and add to it to get want.

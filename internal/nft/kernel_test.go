@@ -9,7 +9,7 @@ import (
 
 // netns creates a throw-away network namespace for one test and returns
 // it with a Conn for it; both go when the test ends.
-func netns(t *testing.T) (name string, c *Conn) {
+func netns(t testing.TB) (name string, c *Conn) {
 	t.Helper()
 	name = netnstest.New(t, "masqd-nfttest")
 	c, err := Open(netnstest.Path(name))
@@ -47,11 +47,11 @@ func kernelSets(t *testing.T, c *Conn, table string) map[string][]Interval {
 	}
 	out := map[string][]Interval{}
 	for _, s := range sets {
-		elems, err := nc.GetSetElements(s)
+		o, _, err := dumpSet(c.nsFd(), s)
 		if err != nil {
 			t.Fatalf("list elements of set %s: %v", s.Name, err)
 		}
-		out[s.Name] = parseElements(elems).intervals
+		out[s.Name] = o.intervals
 	}
 	return out
 }

@@ -13,29 +13,42 @@ import (
 
 // Monitor listens to the kernel's nftables events until ctx ends and calls
 // onChange whenever a transaction touched table, masqd's own commits
-// included (the following Sync sees those in its cache and does nothing).
+// included (the following Sync sees those in its cache and does nothing),
+// and once when it starts, for what committed before it listened.
 //
 // While it runs, Sync can trust its cache even when other tables' commits
 // moved the generation id: it dumps only when a transaction after its own
-// last commit touched the table. When the event socket overflows, Monitor
-// treats the table as touched and keeps listening. It returns an error when
-// it cannot listen at all; then Sync falls back to the generation id alone.
+// last commit touched the table in more ways than adding and deleting a
+// few elements. Those it keeps, and Sync replays them on its cache. When
+// the event socket overflows, Monitor treats the table as touched and keeps
+// listening. It returns an error when it cannot listen at all; then Sync
+// falls back to the generation id alone.
 //
 // Monitor runs on a goroutine of its own beside Sync and the other calls:
-// what it learns reaches Sync through atomics. Run at most one per Conn.
+// what it learns reaches Sync through atomics and the delta list, which
+// has its own lock. Run at most one per Conn.
 func (c *Conn) Monitor(ctx context.Context, table string, onChange func()) error {
 	nl, err := c.listen()
 	if err != nil {
 		return err
 	}
 	defer nl.Close()
+	defer func() {
+		c.monMu.Lock()
+		c.mon = nil
+		c.monMu.Unlock()
+	}()
 	defer c.monitoring.Store(false)
 	c.reportSeen()
+	// Have the caller check the gap now rather than at its next resync;
+	// when nothing committed, that check is the cheap cached one.
+	onChange()
 
 	stop := context.AfterFunc(ctx, func() { nl.Close() })
 	defer stop()
 
-	touched := false
+	// The transaction being read: whether it touched the table, and how.
+	var tx *txDelta
 	for {
 		msgs, err := nl.Receive()
 		switch {
@@ -43,7 +56,8 @@ func (c *Conn) Monitor(ctx context.Context, table string, onChange func()) error
 			return nil
 		case errors.Is(err, unix.ENOBUFS):
 			// Events were lost: anything may have changed.
-			c.touch(math.MaxUint32)
+			c.record(&txDelta{gen: math.MaxUint32, opaque: true})
+			tx = nil
 			onChange()
 			continue
 		case err != nil:
@@ -53,28 +67,39 @@ func (c *Conn) Monitor(ctx context.Context, table string, onChange func()) error
 			if m.Header.Type>>8 != unix.NFNL_SUBSYS_NFTABLES || len(m.Data) < 4 {
 				continue
 			}
-			switch uint16(m.Header.Type & 0xff) {
+			typ := uint16(m.Header.Type & 0xff)
+			switch typ {
 			case unix.NFT_MSG_NEWGEN:
 				// A transaction's events end with its generation id.
 				id, ok := attrUint32(m.Data[4:], unix.NFTA_GEN_ID)
 				if !ok {
 					continue
 				}
-				if touched {
-					c.touch(id)
+				if tx != nil {
+					tx.gen = id
+					c.record(tx)
 					onChange()
 				}
 				c.seenGen.Store(id)
 				c.reportSeen()
-				touched = false
+				tx = nil
 			case unix.NFT_MSG_NEWTABLE, unix.NFT_MSG_DELTABLE,
 				unix.NFT_MSG_NEWCHAIN, unix.NFT_MSG_DELCHAIN,
 				unix.NFT_MSG_NEWRULE, unix.NFT_MSG_DELRULE,
 				unix.NFT_MSG_NEWSET, unix.NFT_MSG_DELSET,
 				unix.NFT_MSG_NEWSETELEM, unix.NFT_MSG_DELSETELEM:
 				// Attribute 1 of all of these names the table.
-				if !touched && attrString(m.Data[4:], 1) == table && familyOf(m.Data) == unix.NFPROTO_INET {
-					touched = true
+				if attrString(m.Data[4:], 1) != table || familyOf(m.Data) != unix.NFPROTO_INET {
+					continue
+				}
+				if tx == nil {
+					tx = &txDelta{}
+				}
+				if typ == unix.NFT_MSG_NEWSETELEM || typ == unix.NFT_MSG_DELSETELEM {
+					// Attribute 2 names the set.
+					tx.addElements(attrString(m.Data[4:], 2), m.Data, typ == unix.NFT_MSG_DELSETELEM)
+				} else {
+					tx.markOpaque()
 				}
 			}
 		}
@@ -102,13 +127,19 @@ func (c *Conn) listen() (*netlink.Conn, error) {
 		return nil, fmt.Errorf("monitor: join nftables group: %w", err)
 	}
 	// Events from here on are seen: the cache may rely on them from the
-	// generation now current.
+	// generation now current. What committed between masqd's last sync
+	// and now was not seen: count it as a touch, so that a sync whose
+	// cache predates it reads the table back.
 	gen, err := c.genID()
 	if err != nil {
 		nl.Close()
 		return nil, fmt.Errorf("monitor: %w", err)
 	}
+	c.record(&txDelta{gen: gen, opaque: true})
 	c.seenGen.Store(gen)
+	c.monMu.Lock()
+	c.mon = nl
+	c.monMu.Unlock()
 	c.monitoring.Store(true)
 	return nl, nil
 }
@@ -116,6 +147,38 @@ func (c *Conn) listen() (*netlink.Conn, error) {
 func (c *Conn) reportSeen() {
 	if c.seen != nil {
 		c.seen(c.seenGen.Load())
+	}
+}
+
+// quietAbove is the number of elements in one of masqd's own batches above
+// which Sync stops the monitor listening while it commits. With a listener
+// the kernel builds an event for every element in the commit, and the
+// monitor reads each one: a 100,000-element change took several times as
+// long with the monitor running. A batch this large is past what the
+// monitor would keep for replay anyway.
+const quietAbove = maxReplay
+
+// quiet stops the monitor's subscription for one of masqd's own large
+// batches and returns the function that resumes it. Sync must read the
+// generation id after resuming: if only its own commit happened since its
+// first read, nothing foreign can have committed while no one listened.
+func (c *Conn) quiet(res Result) (resume func()) {
+	n := 0
+	for _, s := range res.Sets {
+		n += 2 * (s.Added + s.Removed)
+	}
+	c.monMu.Lock()
+	nl := c.mon
+	c.monMu.Unlock()
+	if n <= quietAbove || nl == nil || nl.LeaveGroup(unix.NFNLGRP_NFTABLES) != nil {
+		return func() {}
+	}
+	return func() {
+		if err := nl.JoinGroup(unix.NFNLGRP_NFTABLES); err != nil {
+			// Without the subscription the monitor cannot vouch for
+			// anything any more.
+			c.monitoring.Store(false)
+		}
 	}
 }
 

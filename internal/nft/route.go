@@ -22,7 +22,7 @@ func NodeAddrs(nsPath string) (map[netip.Addr]bool, error) {
 	}
 	own := map[netip.Addr]bool{}
 	for _, m := range msgs {
-		err := eachAttr(m.Data, unix.SizeofIfAddrmsg, func(typ uint16, b []byte) {
+		err := attrsAfter(m.Data, unix.SizeofIfAddrmsg, func(typ uint16, b []byte) {
 			if typ != unix.IFA_ADDRESS && typ != unix.IFA_LOCAL {
 				return
 			}
@@ -54,7 +54,7 @@ func LocalRoutes(nsPath string) ([]netip.Prefix, error) {
 			continue
 		}
 		var dst netip.Addr
-		err := eachAttr(m.Data, unix.SizeofRtMsg, func(typ uint16, b []byte) {
+		err := attrsAfter(m.Data, unix.SizeofRtMsg, func(typ uint16, b []byte) {
 			if typ == unix.RTA_DST {
 				dst, _ = netip.AddrFromSlice(b)
 			}
@@ -101,18 +101,14 @@ func dumpRoute(nsPath string, typ netlink.HeaderType, hdrLen int) ([]netlink.Mes
 	})
 }
 
-// eachAttr calls fn for each attribute after a message's fixed header of
+// attrsAfter calls fn for each attribute after a message's fixed header of
 // hdrLen bytes; a shorter message has none.
-func eachAttr(data []byte, hdrLen int, fn func(typ uint16, b []byte)) error {
+func attrsAfter(data []byte, hdrLen int, fn func(typ uint16, b []byte)) error {
 	if len(data) < hdrLen {
 		return nil
 	}
-	ad, err := netlink.NewAttributeDecoder(data[hdrLen:])
-	if err != nil {
-		return err
-	}
-	for ad.Next() {
-		fn(ad.Type(), ad.Bytes())
-	}
-	return ad.Err()
+	return eachAttr(data[hdrLen:], func(typ uint16, b []byte) error {
+		fn(typ, b)
+		return nil
+	})
 }
