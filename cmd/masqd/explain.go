@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"net/netip"
 
@@ -48,24 +47,4 @@ func runExplain(_ context.Context, s *settings, args []string, e env) error {
 		return fmt.Errorf("explain: %d of %d arguments could not be read", bad, len(args))
 	}
 	return nil
-}
-
-// parseInterleaved parses args with fs, letting flags come after the
-// positional arguments too (`explain 10.0.0.1 --config f`), and returns
-// those arguments. After "--" every argument is positional.
-func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
-	var pos []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			return nil, err
-		}
-		rest := fs.Args()
-		if len(rest) == 0 {
-			return pos, nil
-		}
-		if n := len(args) - len(rest); n > 0 && args[n-1] == "--" {
-			return append(pos, rest...), nil
-		}
-		pos, args = append(pos, rest[0]), rest[1:]
-	}
 }

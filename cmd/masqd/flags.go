@@ -9,13 +9,11 @@ import (
 	"os"
 	"runtime"
 	"runtime/debug"
-	"slices"
 	"strings"
 
-	"go.uber.org/zap"
-	"go.uber.org/zap/zapcore"
 	"golang.org/x/sys/unix"
 
+	"github.com/masqd/masqd/internal/cli"
 	"github.com/masqd/masqd/internal/config"
 	"github.com/masqd/masqd/internal/nft"
 )
@@ -97,20 +95,8 @@ const (
 	flagsFlows
 )
 
-// ignoredHere starts the usage of a flag that a command accepts and
-// ignores; printFlags lists those apart.
-const ignoredHere = "ignored by this command: "
-
 // ipMasqAgentFlags are the flags ip-masq-agent defines, with its meaning.
 var ipMasqAgentFlags = []string{"masq-chain", "nomasq-all-reserved-ranges", "enable-ipv6", "random-fully", "to-ports"}
-
-// ignoredGlogFlags are the glog/klog flags ip-masq-agent's users pass:
-// accepted with a warning, so that swapping the image does not crash-loop
-// the DaemonSet.
-var ignoredGlogFlags = []string{"v", "logtostderr", "alsologtostderr", "stderrthreshold", "log_dir", "log_file", "vmodule", "skip_headers"}
-
-// glogBoolFlags are those of ignoredGlogFlags that take no value.
-var glogBoolFlags = []string{"logtostderr", "alsologtostderr", "skip_headers"}
 
 // newFlagSet defines the flags of the command named name that groups
 // selects, storing their values in s and the names of ignored glog flags
@@ -126,7 +112,7 @@ func newFlagSet(name string, groups flagGroups, s *settings, seenGlog *[]string,
 		// accepted into a throw-away value.
 		t, ign := s, ""
 		if groups&flagsRuleset == 0 {
-			t, ign = &settings{}, ignoredHere
+			t, ign = &settings{}, cli.IgnoredHere
 		}
 		fs.BoolVar(&t.allReserved, "nomasq-all-reserved-ranges", false, ign+"leave every reserved IPv4 range unmasqueraded by default: 100.64/10, 192.0.0/24, 192.0.2/24, 192.88.99/24, 198.18/15, 198.51.100/24, 203.0.113/24 and 240/4 besides RFC 1918")
 		fs.BoolVar(&t.enableIPv6, "enable-ipv6", false, ign+"masquerade IPv6 too, and allow IPv6 nonMasqueradeCIDRs")
@@ -167,14 +153,7 @@ func newFlagSet(name string, groups flagGroups, s *settings, seenGlog *[]string,
 	}
 	fs.StringVar(&s.logLevel, "log-level", "info", "log `level`: debug, info, warn or error")
 	fs.StringVar(&s.logFormat, "log-format", "", "log `format`: json or console (default: console when stderr is a terminal, json otherwise)")
-	for _, n := range ignoredGlogFlags {
-		seen := func(string) error { *seenGlog = append(*seenGlog, n); return nil }
-		if slices.Contains(glogBoolFlags, n) {
-			fs.BoolFunc(n, "ignored: ip-masq-agent's glog flag; masqd uses --log-level", seen)
-		} else {
-			fs.Func(n, "ignored: ip-masq-agent's glog flag; masqd uses --log-level", seen)
-		}
-	}
+	cli.AddGlogFlags(fs, seenGlog)
 	return fs
 }
 
@@ -241,39 +220,6 @@ func parseSNAT(flag, s string, v4 bool) (netip.Addr, error) {
 	return a.Unmap(), nil
 }
 
-func newLogger(s *settings, stderr io.Writer) (*zap.Logger, error) {
-	var level zapcore.Level
-	if err := level.Set(s.logLevel); err != nil {
-		return nil, fmt.Errorf("--log-level: %w", err)
-	}
-	format := s.logFormat
-	if format == "" {
-		format = "json"
-		if isTerminal(stderr) {
-			format = "console"
-		}
-	}
-	var enc zapcore.Encoder
-	switch format {
-	case "json":
-		enc = zapcore.NewJSONEncoder(zap.NewProductionEncoderConfig())
-	case "console":
-		enc = zapcore.NewConsoleEncoder(zap.NewDevelopmentEncoderConfig())
-	default:
-		return nil, fmt.Errorf("--log-format: %q is neither json nor console", format)
-	}
-	return zap.New(zapcore.NewCore(enc, zapcore.AddSync(stderr), level)), nil
-}
-
-func isTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
-	if !ok {
-		return false
-	}
-	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
-	return err == nil
-}
-
 // kernelHint adds what to do to a permission error from the kernel. A
 // file's permission error (an unreadable config) is not the kernel's.
 func kernelHint(s *settings, err error) error {
@@ -319,62 +265,5 @@ func printUsage(w io.Writer, cmd *command) {
 			fmt.Fprintf(w, "  %-29s %s\n", u[0], u[1])
 		}
 	}
-	printFlags(w, newFlagSet(cmd.name, cmd.flags, &s, &glog, io.Discard))
-}
-
-// printFlags lists ip-masq-agent's flags apart from masqd's own.
-func printFlags(w io.Writer, fs *flag.FlagSet) {
-	var ours, theirs, glog, ignored []*flag.Flag
-	fs.VisitAll(func(f *flag.Flag) {
-		switch {
-		case slices.Contains(ignoredGlogFlags, f.Name):
-			glog = append(glog, f)
-		case strings.HasPrefix(f.Usage, ignoredHere):
-			ignored = append(ignored, f)
-		case slices.Contains(ipMasqAgentFlags, f.Name):
-			theirs = append(theirs, f)
-		default:
-			ours = append(ours, f)
-		}
-	})
-	for _, g := range []struct {
-		title string
-		flags []*flag.Flag
-	}{{"ip-masq-agent flags (same meaning):", theirs}, {"masqd flags:", ours}} {
-		if len(g.flags) == 0 {
-			continue
-		}
-		fmt.Fprintf(w, "\n%s\n", g.title)
-		for _, f := range g.flags {
-			name, usage := flag.UnquoteUsage(f)
-			if name != "" {
-				name = " " + name
-			}
-			fmt.Fprintf(w, "  --%s%s\n      %s%s\n", f.Name, name, usage, defaultText(f))
-		}
-	}
-	if len(ignored) > 0 {
-		fmt.Fprintf(w, "\nAccepted and ignored, so that the agent's command line works here too:\n  %s\n", flagNames(ignored))
-	}
-	fmt.Fprintf(w, "\nAccepted and ignored with a warning (ip-masq-agent's glog flags):\n  %s\n", flagNames(glog))
-}
-
-// flagNames lists flags as "--a, --b".
-func flagNames(fs []*flag.Flag) string {
-	names := make([]string, len(fs))
-	for i, f := range fs {
-		names[i] = "--" + f.Name
-	}
-	return strings.Join(names, ", ")
-}
-
-// defaultText is " (default X)" for flags whose default is not the zero value.
-func defaultText(f *flag.Flag) string {
-	switch f.DefValue {
-	case "", "false":
-		return ""
-	case "true":
-		return " (default true)"
-	}
-	return fmt.Sprintf(" (default %q)", f.DefValue)
+	cli.PrintFlags(w, newFlagSet(cmd.name, cmd.flags, &s, &glog, io.Discard), ipMasqAgentFlags)
 }

@@ -14,6 +14,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/masqd/masqd/internal/agent"
+	"github.com/masqd/masqd/internal/cli"
 	"github.com/masqd/masqd/internal/config"
 	"github.com/masqd/masqd/internal/nft"
 )
@@ -94,7 +95,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	s := settings{stdin: stdin}
 	var glog []string
 	fs := newFlagSet(name, cmd.flags, &s, &glog, stderr)
-	args, err := parseInterleaved(fs, args)
+	args, err := cli.ParseInterleaved(fs, args)
 	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			if name == "" {
@@ -123,7 +124,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		}
 		return 2
 	}
-	log, err := newLogger(&s, stderr)
+	log, err := cli.NewLogger(s.logLevel, s.logFormat, stderr)
 	if err != nil {
 		fmt.Fprintf(stderr, "masqd: %v\n", err)
 		return 2
