@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"time"
@@ -16,9 +17,9 @@ import (
 )
 
 // newAgent opens the kernel and returns an agent on it, configured by the
-// flags, that tells flows (if not nil) about ruleset changes; the caller
-// closes the Conn.
-func newAgent(s *settings, log *zap.Logger, m *agent.Metrics, flows agent.Flows) (*nft.Conn, *agent.Agent, error) {
+// flags, that tells flows (if not nil) about ruleset changes and runs tl
+// (if not nil); the caller closes the Conn.
+func newAgent(s *settings, log *zap.Logger, m *agent.Metrics, flows agent.Flows, tl *conntrack.TranslationLog) (*nft.Conn, *agent.Agent, error) {
 	opts, err := s.rulesetOptions()
 	if err != nil {
 		return nil, nil, err
@@ -29,12 +30,12 @@ func newAgent(s *settings, log *zap.Logger, m *agent.Metrics, flows agent.Flows)
 	}
 	warnForeignSNAT(s, opts, log)
 	return c, agent.New(c, agent.Options{ConfigPath: s.configPath, Config: s.configOptions(), Ruleset: opts,
-		Log: log, Metrics: m, RemoveLegacy: s.removeLegacy, Flows: flows}), nil
+		Log: log, Metrics: m, RemoveLegacy: s.removeLegacy, Flows: flows, TranslationLog: tl}), nil
 }
 
 // runOnce converges once, as one pass of the agent.
 func runOnce(ctx context.Context, s *settings, log *zap.Logger) error {
-	c, a, err := newAgent(s, log, nil, nil)
+	c, a, err := newAgent(s, log, nil, nil, nil)
 	if err != nil {
 		return err
 	}
@@ -44,8 +45,7 @@ func runOnce(ctx context.Context, s *settings, log *zap.Logger) error {
 
 // runAgent runs until SIGTERM/SIGINT and leaves the rules in place, unless
 // --cleanup-on-exit.
-func runAgent(ctx context.Context, s *settings, log *zap.Logger) error {
-	m := agent.NewMetrics()
+func runAgent(ctx context.Context, s *settings, stdout io.Writer, log *zap.Logger) error {
 	var flows agent.Flows
 	ct, err := openFlows(s)
 	if err != nil {
@@ -55,22 +55,22 @@ func runAgent(ctx context.Context, s *settings, log *zap.Logger) error {
 		defer ct.Close()
 		flows = ct
 	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	stopTlog, err := startTranslationLog(ctx, s, m, log)
-	if err != nil {
-		return err
+	var tl *conntrack.TranslationLog
+	if s.translationLog != "" {
+		if tl, err = conntrack.OpenTranslationLog(s.translationLog, stdout, s.netns, s.translationLogBuffer); err != nil {
+			return fmt.Errorf("--translation-log: %w", err)
+		}
 	}
-	defer stopTlog()
-	mh, err := m.Handler()
-	if err != nil {
-		return err
-	}
-	c, a, err := newAgent(s, log, m, flows)
+	m := agent.NewMetrics()
+	c, a, err := newAgent(s, log, m, flows, tl)
 	if err != nil {
 		return err
 	}
 	defer c.Close()
+	mh, err := m.Handler()
+	if err != nil {
+		return err
+	}
 	metrics := http.NewServeMux()
 	metrics.Handle("/metrics", mh)
 	for _, srv := range []struct {

@@ -229,7 +229,7 @@ func runMain(ctx context.Context, s *settings, _ []string, e env) error {
 	if s.once {
 		return runOnce(ctx, s, e.log)
 	}
-	return runAgent(ctx, s, e.log)
+	return runAgent(ctx, s, e.stdout, e.log)
 }
 
 func runRender(_ context.Context, s *settings, args []string, e env) error {

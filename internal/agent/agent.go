@@ -12,6 +12,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/masqd/masqd/internal/config"
+	"github.com/masqd/masqd/internal/conntrack"
 	"github.com/masqd/masqd/internal/nft"
 	"github.com/masqd/masqd/internal/watch"
 )
@@ -72,6 +73,9 @@ type Options struct {
 	// Flows, when set, is told after each sync that replaced the ruleset,
 	// so that flows already open take the new verdicts.
 	Flows Flows
+	// TranslationLog, when set, runs while Run runs (--translation-log);
+	// the agent exports its counts and warns about its losses.
+	TranslationLog *conntrack.TranslationLog
 }
 
 // Agent converges the kernel on the config, for as long as Run runs. Run
@@ -138,6 +142,9 @@ func New(k Kernel, opts Options) *Agent {
 		notReady: "no sync yet",
 	}
 	a.m.bind(a)
+	if opts.TranslationLog != nil {
+		a.m.watchTranslationLog(opts.TranslationLog)
+	}
 	return a
 }
 
@@ -150,6 +157,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		return err
 	}
 	a.setFiles(files)
+	defer a.startTranslationLog(ctx)()
 	defer func() {
 		a.setFiles(nil)
 		files.Close()
