@@ -5,11 +5,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net/netip"
 	"os"
 	"runtime"
 	"runtime/debug"
-	"strings"
 
 	"golang.org/x/sys/unix"
 
@@ -173,51 +171,22 @@ func (s *settings) configOptions() config.Options {
 	return config.Options{EnableIPv6: s.enableIPv6, NoMasqAllReservedRanges: s.allReserved, Strict: s.strict}
 }
 
-// errToPortsRefused explains why --to-ports, which ip-masq-agent had and
-// masqd accepts as a flag, is refused whatever its value.
-var errToPortsRefused = errors.New("--to-ports is not supported yet: google/nftables v0.3.0, the newest " +
-	"release, drops the masquerade flags whenever it encodes a port range, so the kernel would not " +
-	"restrict source ports to the range (an end-to-end test saw ports outside it); remove the flag " +
-	"(masqd then masquerades with the kernel's port choice, fully random with --random-fully)")
-
 func (s *settings) rulesetOptions() (nft.Options, error) {
 	if s.toPorts != "" {
-		return nft.Options{}, errToPortsRefused
+		return nft.Options{}, nft.ErrToPortsRefused
 	}
 	o := nft.Options{Table: s.table, Chain: s.masqChain, EnableIPv6: s.enableIPv6, RandomFully: s.randomFully}
 	var err error
-	if o.SNATv4, err = parseSNAT("--snat-address", s.snatV4, true); err != nil {
+	if o.SNATv4, err = nft.ParseSNAT("--snat-address", s.snatV4, true); err != nil {
 		return nft.Options{}, err
 	}
-	if o.SNATv6, err = parseSNAT("--snat-address-ipv6", s.snatV6, false); err != nil {
+	if o.SNATv6, err = nft.ParseSNAT("--snat-address-ipv6", s.snatV6, false); err != nil {
 		return nft.Options{}, err
 	}
 	if o.SNATv6.IsValid() && !s.enableIPv6 {
 		return nft.Options{}, errors.New("--snat-address-ipv6 needs --enable-ipv6: without it IPv6 is not masqueraded at all")
 	}
 	return o, nil
-}
-
-// parseSNAT parses a --snat-address flag: empty, or one unicast address of
-// the flag's family.
-func parseSNAT(flag, s string, v4 bool) (netip.Addr, error) {
-	if s == "" {
-		return netip.Addr{}, nil
-	}
-	family, other := "IPv4", "--snat-address-ipv6"
-	if !v4 {
-		family, other = "IPv6", "--snat-address"
-	}
-	a, err := netip.ParseAddr(strings.TrimSpace(s))
-	switch {
-	case err != nil:
-		return netip.Addr{}, fmt.Errorf("%s: %q is not an IP address; give this node's egress %s address, e.g. from the downward API", flag, s, family)
-	case a.Unmap().Is4() != v4:
-		return netip.Addr{}, fmt.Errorf("%s: %s is not an %s address; use %s for it", flag, a, family, other)
-	case a.IsUnspecified() || a.IsMulticast() || a.IsLoopback() || (a.Unmap().Is4() && a.Unmap() == netip.AddrFrom4([4]byte{255, 255, 255, 255})):
-		return netip.Addr{}, fmt.Errorf("%s: %s cannot be a source address; give this node's egress %s address", flag, a, family)
-	}
-	return a.Unmap(), nil
 }
 
 // kernelHint adds what to do to a permission error from the kernel. A

@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"os"
 	"slices"
+	"strconv"
 
 	"github.com/mdlayher/netlink"
 	"golang.org/x/sys/unix"
@@ -37,6 +38,38 @@ type Match struct {
 	Pod netip.Addr
 	// Dst is a destination prefix.
 	Dst netip.Prefix
+}
+
+// ParseMatch reads the filters of masqd flows, --port, --pod and
+// --destination, which its errors name; an empty one matches everything.
+func ParseMatch(port, pod, dst string) (Match, error) {
+	var m Match
+	if port != "" {
+		p, err := strconv.ParseUint(port, 10, 16)
+		if err != nil || p == 0 {
+			return m, fmt.Errorf("--port: %q is not a port; give the node's translated source port, 1-65535", port)
+		}
+		m.Port = uint16(p)
+	}
+	if pod != "" {
+		a, err := netip.ParseAddr(pod)
+		if err != nil {
+			return m, fmt.Errorf("--pod: %q is not an IP address; give the pod's address", pod)
+		}
+		m.Pod = a.Unmap()
+	}
+	if dst != "" {
+		p, err := netip.ParsePrefix(dst)
+		if err != nil {
+			a, aerr := netip.ParseAddr(dst)
+			if aerr != nil {
+				return m, fmt.Errorf("--destination: %q is neither an address nor a CIDR", dst)
+			}
+			p = netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen())
+		}
+		m.Dst = p.Masked()
+	}
+	return m, nil
 }
 
 func (m Match) matches(t Translation) bool {
