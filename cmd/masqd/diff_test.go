@@ -80,10 +80,15 @@ func TestDiff(t *testing.T) {
 	if g := gen(); g != before {
 		t.Errorf("diff moved the generation from %d to %d", before, g)
 	}
+	checkDiffCannotTell(t, ns, p)
+}
 
-	// It cannot tell: exit 2 with the reason.
+// checkDiffCannotTell runs masqd diff where it cannot tell, with a bad
+// config and without the namespace: exit 2 with the reason.
+func checkDiffCannotTell(t *testing.T, ns, p string) {
+	t.Helper()
 	bad := writeConfig(t, "nonMasqueradeCIDRs: [10.0.0.1/8]\n")
-	code, out, errs = runArgs(t, "diff", "--config", bad, "--netns="+netnstest.Path(ns))
+	code, out, errs := runArgs(t, "diff", "--config", bad, "--netns="+netnstest.Path(ns))
 	if code != 2 || out != "" || !strings.HasPrefix(errs, bad+":1:22: nonMasqueradeCIDRs[0]: 10.0.0.1/8 has host bits set") {
 		t.Errorf("bad config: exit %d, stdout %q, stderr %q; want 2 and the problem", code, out, errs)
 	}
