@@ -212,27 +212,3 @@ const usageTail = `
 Flags come after the command's name. -flag and --flag are the same, and a
 boolean takes --flag=false. masqd help COMMAND lists the flags of one command.
 `
-
-// printUsage writes the help of all commands, or of one.
-func printUsage(w io.Writer, cmd *command) {
-	var s settings
-	var glog []string
-	if cmd == nil {
-		fmt.Fprint(w, usageHead)
-		for _, c := range commands {
-			for _, u := range c.usage {
-				fmt.Fprintf(w, "  %-29s %s\n", u[0], u[1])
-			}
-		}
-		fmt.Fprintf(w, "  %-29s %s\n", "masqd help [COMMAND]", "print this help, or one command's")
-		fmt.Fprintf(w, "  %-29s %s\n", "masqd --version", "print the version")
-		fmt.Fprint(w, usageTail)
-		cmd = &commands[0]
-	} else {
-		fmt.Fprintln(w, "Usage:")
-		for _, u := range cmd.usage {
-			fmt.Fprintf(w, "  %-29s %s\n", u[0], u[1])
-		}
-	}
-	cli.PrintFlags(w, newFlagSet(cmd.name, cmd.flags, &s, &glog, io.Discard), ipMasqAgentFlags)
-}

@@ -8,8 +8,6 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"slices"
-	"strings"
 
 	"go.uber.org/zap"
 
@@ -56,58 +54,32 @@ var commands = []command{
 	{"flows", [][2]string{{"masqd flows [flags]", "list source-NAT translations from conntrack: pod, node address and port, destination"}}, flagsKernel | flagsFlows, runFlows},
 }
 
-func lookupCommand(name string) *command {
-	i := slices.IndexFunc(commands, func(c command) bool { return c.name == name })
-	if i < 0 {
-		return nil
+// program is masqd's command line, storing the flags' values in s and the
+// glog flags given in glog.
+func program(s *settings, glog *[]string) *cli.Program {
+	p := &cli.Program{Name: "masqd", Head: usageHead, Tail: usageTail, Compat: ipMasqAgentFlags,
+		More: [][2]string{{"masqd --version", "print the version"}},
+		FlagSet: func(i int, stderr io.Writer) *flag.FlagSet {
+			return newFlagSet(commands[i].name, commands[i].flags, s, glog, stderr)
+		}}
+	for _, c := range commands {
+		p.Commands = append(p.Commands, cli.Command{Name: c.name, Usage: c.usage})
 	}
-	return &commands[i]
-}
-
-// commandNames lists the sub-commands, for error messages.
-func commandNames() string {
-	var names []string
-	for _, c := range commands[1:] {
-		names = append(names, c.name)
-	}
-	return strings.Join(append(names, "help"), ", ")
+	return p
 }
 
 // run is main without the process: it returns the exit code, 0 on success,
 // 1 when the command failed and 2 when the command line is wrong.
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	name := ""
-	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
-		name, args = args[0], args[1:]
-	}
-	if name == "help" {
-		return runHelp(args, stdout, stderr)
-	}
-	cmd := lookupCommand(name)
-	if cmd == nil {
-		if name == "version" {
-			fmt.Fprintln(stderr, "masqd: there is no version command; run masqd --version")
-			return 2
-		}
-		fmt.Fprintf(stderr, "masqd: unknown command %q; the commands are %s\n", name, commandNames())
-		return 2
-	}
 	s := settings{stdin: stdin}
 	var glog []string
-	fs := newFlagSet(name, cmd.flags, &s, &glog, stderr)
-	args, err := cli.ParseInterleaved(fs, args)
-	if err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			if name == "" {
-				cmd = nil // masqd -h: every command
-			}
-			printUsage(stdout, cmd)
-			return 0
-		}
-		fmt.Fprintf(stderr, "masqd: run %q for the flags\n", strings.TrimSpace("masqd help "+name))
-		return 2
+	prog := program(&s, &glog)
+	parsed, code, ok := prog.Parse(args, stdout, stderr)
+	if !ok {
+		return code
 	}
-	fs.Visit(func(f *flag.Flag) { s.configSet = s.configSet || f.Name == "config" })
+	cmd, args := &commands[parsed.Command], parsed.Args
+	parsed.Flags.Visit(func(f *flag.Flag) { s.configSet = s.configSet || f.Name == "config" })
 	if s.showVersion {
 		fmt.Fprintln(stdout, versionString())
 		return 0
@@ -116,11 +88,11 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		fmt.Fprintf(stderr, "masqd: %v\n", err)
 		return 2
 	}
-	if name == "" && len(args) > 0 {
-		if c := lookupCommand(args[0]); c != nil {
-			fmt.Fprintf(stderr, "masqd: the command comes before its flags: masqd %s [flags]\n", c.name)
+	if cmd.name == "" && len(args) > 0 {
+		if prog.Lookup(args[0]) > 0 {
+			fmt.Fprintf(stderr, "masqd: the command comes before its flags: masqd %s [flags]\n", args[0])
 		} else {
-			fmt.Fprintf(stderr, "masqd: unexpected arguments %q; the commands are %s\n", args, commandNames())
+			fmt.Fprintf(stderr, "masqd: unexpected arguments %q; the commands are %s\n", args, prog.Names())
 		}
 		return 2
 	}
@@ -135,34 +107,15 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	}
 	if err := cmd.run(ctx, &s, args, env{stdout: stdout, stderr: stderr, log: log}); err != nil {
 		code := 1
-		var ee *exitError
+		var ee *cli.ExitError
 		if errors.As(err, &ee) {
-			code, err = ee.code, ee.err
+			code, err = ee.Code, ee.Err
 		}
 		if err != nil {
 			reportError(stderr, &s, err)
 		}
 		return code
 	}
-	return 0
-}
-
-// runHelp prints the help of all commands, or of the one named.
-func runHelp(args []string, stdout, stderr io.Writer) int {
-	if len(args) == 0 {
-		printUsage(stdout, nil)
-		return 0
-	}
-	if len(args) == 1 && args[0] == "help" {
-		fmt.Fprintf(stdout, "Usage:\n  %-29s %s\n", "masqd help [COMMAND]", "print the help of every command, or of one")
-		return 0
-	}
-	cmd := lookupCommand(args[0])
-	if len(args) > 1 || cmd == nil || cmd.name == "" {
-		fmt.Fprintf(stderr, "masqd: help takes one command's name (%s), or none for every command\n", strings.TrimSuffix(commandNames(), ", help"))
-		return 2
-	}
-	printUsage(stdout, cmd)
 	return 0
 }
 

@@ -70,3 +70,39 @@ func TestNewLogger(t *testing.T) {
 		t.Errorf("level warn, not a terminal: %q; want JSON without the info line", out)
 	}
 }
+
+// TestProgramParse: the command comes first, flags may follow arguments,
+// a wrong command line is reported with exit code 2, -h prints the help.
+func TestProgramParse(t *testing.T) {
+	var v bool
+	commands := []Command{{"", [][2]string{{"prog", "run"}}}, {"sub", [][2]string{{"prog sub X", "sub"}}}}
+	p := &Program{Name: "prog", Head: "head\n", Tail: "tail\n", Commands: commands,
+		FlagSet: func(i int, stderr io.Writer) *flag.FlagSet {
+			fs := flag.NewFlagSet(commands[i].Name, flag.ContinueOnError)
+			fs.SetOutput(stderr)
+			fs.Usage = func() {}
+			fs.BoolVar(&v, "q", false, "quiet")
+			return fs
+		}}
+	parsed, code, ok := p.Parse([]string{"sub", "x", "-q", "y"}, io.Discard, io.Discard)
+	if !ok || parsed.Command != 1 || !slices.Equal(parsed.Args, []string{"x", "y"}) || !v {
+		t.Errorf("sub x -q y: %+v, code %d, ok %v, -q=%v", parsed, code, ok, v)
+	}
+	for _, tc := range []struct {
+		args         []string
+		code         int
+		stdout, errs string
+	}{
+		{[]string{"nope"}, 2, "", "prog: unknown command \"nope\"; the commands are sub, help\n"},
+		{[]string{"sub", "--nope"}, 2, "", "flag provided but not defined: -nope\nprog: run \"prog help sub\" for the flags\n"},
+		{[]string{"sub", "-h"}, 0, "Usage:\n  prog sub X                    sub\n\nmasqd flags:\n  --q\n      quiet\n", ""},
+		{[]string{"help", "sub", "x"}, 2, "", "prog: help takes one command's name (sub), or none for every command\n"},
+	} {
+		var stdout, stderr bytes.Buffer
+		_, code, ok := p.Parse(tc.args, &stdout, &stderr)
+		if ok || code != tc.code || !strings.HasPrefix(stdout.String(), tc.stdout) || stderr.String() != tc.errs {
+			t.Errorf("%q: ok %v, exit %d, stdout %q, stderr %q; want exit %d, stdout starting %q, stderr %q",
+				tc.args, ok, code, stdout.String(), stderr.String(), tc.code, tc.stdout, tc.errs)
+		}
+	}
+}
