@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"time"
 
 	"go.uber.org/zap"
@@ -28,7 +29,7 @@ func newAgent(s *settings, log *zap.Logger, m *agent.Metrics, flows agent.Flows,
 	if err != nil {
 		return nil, nil, err
 	}
-	warnForeignSNAT(s, opts, log)
+	agent.WarnForeignSNAT(log, opts, func() (map[netip.Addr]bool, error) { return nft.NodeAddrs(s.netns) })
 	return c, agent.New(c, agent.Options{ConfigPath: s.configPath, Config: s.configOptions(), Ruleset: opts,
 		Log: log, Metrics: m, RemoveLegacy: s.removeLegacy, Flows: flows, TranslationLog: tl}), nil
 }
