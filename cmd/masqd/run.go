@@ -211,22 +211,8 @@ func runCheck(_ context.Context, s *settings, args []string, e env) error {
 	if err != nil {
 		return err
 	}
-	ws := cfg.Warnings()
-	for _, w := range ws {
-		fmt.Fprintln(e.stdout, "warning: "+w.String())
-	}
-	switch len(ws) {
-	case 0:
-	case 1:
-		fmt.Fprintln(e.stdout, "1 warning; the config is valid and applies as described")
-	default:
-		fmt.Fprintf(e.stdout, "%d warnings; the config is valid and applies as described\n", len(ws))
-	}
-	fmt.Fprintf(e.stdout, "ok: %s; %d IPv4 and %d IPv6 intervals after merging\n",
-		cfg.Summary(), len(rs.Set(nft.SetV4).Intervals), len(rs.Set(nft.SetV6).Intervals))
-	h := nft.ConfigHash(cfg, opts)
-	fmt.Fprintf(e.stdout, "config hash: %s (a node that applies this reports masqd_config_info{hash=%q})\n", h, h)
-	return nil
+	_, err = io.WriteString(e.stdout, nft.CheckText(cfg, opts, rs))
+	return err
 }
 
 func runCleanup(ctx context.Context, s *settings, args []string, e env) error {
