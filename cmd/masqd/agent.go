@@ -31,7 +31,7 @@ func newAgent(s *settings, log *zap.Logger, m *agent.Metrics, flows agent.Flows,
 	}
 	agent.WarnForeignSNAT(log, opts, func() (map[netip.Addr]bool, error) { return nft.NodeAddrs(s.netns) })
 	return c, agent.New(c, agent.Options{ConfigPath: s.configPath, Config: s.configOptions(), Ruleset: opts,
-		Log: log, Metrics: m, RemoveLegacy: s.removeLegacy, Flows: flows, TranslationLog: tl}), nil
+		Log: log, Metrics: m, RemoveLegacy: s.removeLegacy, CleanupOnExit: s.cleanupOnExit, Flows: flows, TranslationLog: tl}), nil
 }
 
 // runOnce converges once, as one pass of the agent.
@@ -44,8 +44,8 @@ func runOnce(ctx context.Context, s *settings, log *zap.Logger) error {
 	return a.Once(ctx)
 }
 
-// runAgent runs until SIGTERM/SIGINT and leaves the rules in place, unless
-// --cleanup-on-exit.
+// runAgent runs the agent and serves its metrics and health until
+// SIGTERM/SIGINT.
 func runAgent(ctx context.Context, s *settings, stdout io.Writer, log *zap.Logger) error {
 	var flows agent.Flows
 	ct, err := openFlows(s)
@@ -87,19 +87,7 @@ func runAgent(ctx context.Context, s *settings, stdout io.Writer, log *zap.Logge
 	log.Info("masqd started", zap.String("version", versionString()), zap.String("config", s.configPath),
 		zap.String("table", s.table), zap.Bool("ipv6", s.enableIPv6), zap.Bool("remove_legacy_rules", s.removeLegacy),
 		zap.String("conntrack_reconcile", s.conntrackReconcile))
-	runErr := a.Run(ctx)
-	if !s.cleanupOnExit {
-		log.Info("stopping; the rules stay in place", zap.String("table", s.table))
-		return runErr
-	}
-	dctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	if _, err := c.Delete(dctx, s.table); err != nil {
-		log.Error("could not delete the table on exit", zap.Error(err))
-	} else {
-		log.Info("deleted the table on exit (--cleanup-on-exit)", zap.String("table", s.table))
-	}
-	return runErr
+	return a.Run(ctx)
 }
 
 // serve serves h on addr until the returned function is called; an addr of
