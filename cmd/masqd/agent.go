@@ -13,6 +13,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/masqd/masqd/internal/agent"
+	"github.com/masqd/masqd/internal/cli"
 	"github.com/masqd/masqd/internal/conntrack"
 	"github.com/masqd/masqd/internal/nft"
 )
@@ -84,7 +85,7 @@ func runAgent(ctx context.Context, s *settings, stdout io.Writer, log *zap.Logge
 		}
 		defer stop()
 	}
-	log.Info("masqd started", zap.String("version", versionString()), zap.String("config", s.configPath),
+	log.Info("masqd started", zap.String("version", cli.Version("masqd", version)), zap.String("config", s.configPath),
 		zap.String("table", s.table), zap.Bool("ipv6", s.enableIPv6), zap.Bool("remove_legacy_rules", s.removeLegacy),
 		zap.String("conntrack_reconcile", s.conntrackReconcile))
 	return a.Run(ctx)

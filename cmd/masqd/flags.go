@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"runtime"
-	"runtime/debug"
 
 	"golang.org/x/sys/unix"
 
@@ -18,15 +16,6 @@ import (
 
 // version is set with -ldflags "-X main.version=...".
 var version = "dev"
-
-// versionString is what --version prints: "masqd VERSION (go1.x, linux/amd64)".
-func versionString() string {
-	v := version
-	if bi, ok := debug.ReadBuildInfo(); ok && v == "dev" && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
-		v = bi.Main.Version
-	}
-	return fmt.Sprintf("masqd %s (%s, %s/%s)", v, runtime.Version(), runtime.GOOS, runtime.GOARCH)
-}
 
 // settings are every flag's value.
 type settings struct {

@@ -81,7 +81,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	cmd, args := &commands[parsed.Command], parsed.Args
 	parsed.Flags.Visit(func(f *flag.Flag) { s.configSet = s.configSet || f.Name == "config" })
 	if s.showVersion {
-		fmt.Fprintln(stdout, versionString())
+		fmt.Fprintln(stdout, cli.Version("masqd", version))
 		return 0
 	}
 	if err := s.validateNames(cmd.flags); err != nil {
@@ -127,7 +127,7 @@ func reportError(w io.Writer, s *settings, err error) {
 		for _, p := range cerr.Problems {
 			fmt.Fprintln(w, p)
 		}
-		fmt.Fprintf(w, "%d problem(s) in %s\n", len(cerr.Problems), s.configName())
+		fmt.Fprintf(w, "%d problem(s) in %s\n", len(cerr.Problems), config.DisplayName(s.configPath))
 		return
 	}
 	fmt.Fprintf(w, "masqd: %v\n", kernelHint(s, err))
@@ -152,31 +152,15 @@ func load(s *settings) (*config.Config, nft.Options, *nft.Ruleset, error) {
 	if err != nil {
 		return nil, nft.Options{}, nil, err
 	}
-	var cfg *config.Config
-	if s.configPath == stdinPath {
-		cfg, err = config.Read(config.StdinName, s.stdin, s.configOptions())
-	} else {
-		cfg, err = config.Load(s.configPath, s.configOptions())
-	}
+	cfg, err := config.LoadOrRead(s.configPath, s.stdin, s.configOptions())
 	if err != nil {
 		return nil, nft.Options{}, nil, err
 	}
 	return cfg, opts, nft.Build(cfg, opts), nil
 }
 
-// stdinPath is the --config that names standard input.
-const stdinPath = "-"
-
-// configName names the config in messages.
-func (s *settings) configName() string {
-	if s.configPath == stdinPath {
-		return config.StdinName
-	}
-	return s.configPath
-}
-
 func runMain(ctx context.Context, s *settings, _ []string, e env) error {
-	if s.configPath == stdinPath {
+	if s.configPath == config.StdinPath {
 		return errors.New("--config -: the agent re-reads its config on every change and resync, so it cannot read standard input; give a file or directory")
 	}
 	if s.once {
@@ -204,7 +188,7 @@ func runCheck(_ context.Context, s *settings, args []string, e env) error {
 	// The agent applies the defaults when the config is missing, as
 	// ip-masq-agent did; a preflight of a path given by hand must not pass
 	// for a typo.
-	if _, err := os.Stat(s.configPath); s.configSet && s.configPath != stdinPath && errors.Is(err, fs.ErrNotExist) {
+	if _, err := os.Stat(s.configPath); s.configSet && s.configPath != config.StdinPath && errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("check: --config %s does not exist (without --config, a missing %s means the defaults, as for the agent)", s.configPath, config.DefaultPath)
 	}
 	cfg, opts, rs, err := load(s)
