@@ -35,16 +35,6 @@ func newAgent(s *settings, log *zap.Logger, m *agent.Metrics, flows agent.Flows,
 		Log: log, Metrics: m, RemoveLegacy: s.removeLegacy, CleanupOnExit: s.cleanupOnExit, Flows: flows, TranslationLog: tl}), nil
 }
 
-// runOnce converges once, as one pass of the agent.
-func runOnce(ctx context.Context, s *settings, log *zap.Logger) error {
-	c, a, err := newAgent(s, log, nil, nil, nil)
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	return a.Once(ctx)
-}
-
 // runAgent runs the agent and serves its metrics and health until
 // SIGTERM/SIGINT.
 func runAgent(ctx context.Context, s *settings, stdout io.Writer, log *zap.Logger) error {

@@ -73,8 +73,7 @@ func program(s *settings, glog *[]string) *cli.Program {
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	s := settings{stdin: stdin}
 	var glog []string
-	prog := program(&s, &glog)
-	parsed, code, ok := prog.Parse(args, stdout, stderr)
+	parsed, code, ok := program(&s, &glog).Parse(args, stdout, stderr)
 	if !ok {
 		return code
 	}
@@ -86,14 +85,6 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	}
 	if err := s.validateNames(cmd.flags); err != nil {
 		fmt.Fprintf(stderr, "masqd: %v\n", err)
-		return 2
-	}
-	if cmd.name == "" && len(args) > 0 {
-		if prog.Lookup(args[0]) > 0 {
-			fmt.Fprintf(stderr, "masqd: the command comes before its flags: masqd %s [flags]\n", args[0])
-		} else {
-			fmt.Fprintf(stderr, "masqd: unexpected arguments %q; the commands are %s\n", args, prog.Names())
-		}
 		return 2
 	}
 	log, err := cli.NewLogger(s.logLevel, s.logFormat, stderr)
@@ -124,10 +115,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 func reportError(w io.Writer, s *settings, err error) {
 	var cerr *config.Error
 	if errors.As(err, &cerr) {
-		for _, p := range cerr.Problems {
-			fmt.Fprintln(w, p)
-		}
-		fmt.Fprintf(w, "%d problem(s) in %s\n", len(cerr.Problems), config.DisplayName(s.configPath))
+		fmt.Fprint(w, cerr.Report(config.DisplayName(s.configPath)))
 		return
 	}
 	fmt.Fprintf(w, "masqd: %v\n", kernelHint(s, err))
@@ -164,7 +152,12 @@ func runMain(ctx context.Context, s *settings, _ []string, e env) error {
 		return errors.New("--config -: the agent re-reads its config on every change and resync, so it cannot read standard input; give a file or directory")
 	}
 	if s.once {
-		return runOnce(ctx, s, e.log)
+		c, a, err := newAgent(s, e.log, nil, nil, nil)
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		return a.Once(ctx)
 	}
 	return runAgent(ctx, s, e.stdout, e.log)
 }

@@ -21,7 +21,7 @@ type Command struct {
 
 // Program is a command line of the form `NAME [COMMAND] [flags and
 // arguments]`: the command comes first, its flags may come among its
-// arguments, `NAME help [COMMAND]` and -h print the help, and a wrong
+// arguments (the default command takes none), `NAME help [COMMAND]` and -h print the help, and a wrong
 // command line exits with 2.
 type Program struct {
 	Name string
@@ -79,6 +79,12 @@ func (p *Program) Parse(args []string, stdout, stderr io.Writer) (_ Parsed, code
 		return Parsed{}, 0, false
 	case err != nil:
 		fmt.Fprintf(stderr, "%s: run %q for the flags\n", p.Name, strings.TrimSpace(p.Name+" help "+name))
+		return Parsed{}, 2, false
+	case i == 0 && len(args) > 0 && p.Lookup(args[0]) > 0:
+		fmt.Fprintf(stderr, "%s: the command comes before its flags: %s %s [flags]\n", p.Name, p.Name, args[0])
+		return Parsed{}, 2, false
+	case i == 0 && len(args) > 0:
+		fmt.Fprintf(stderr, "%s: unexpected arguments %q; the commands are %s\n", p.Name, args, p.Names())
 		return Parsed{}, 2, false
 	}
 	return Parsed{Command: i, Flags: fs, Args: args}, 0, true
