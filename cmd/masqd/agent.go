@@ -38,12 +38,16 @@ func newAgent(s *settings, log *zap.Logger, m *agent.Metrics, flows agent.Flows,
 // runAgent runs the agent and serves its metrics and health until
 // SIGTERM/SIGINT.
 func runAgent(ctx context.Context, s *settings, stdout io.Writer, log *zap.Logger) error {
-	var flows agent.Flows
-	ct, err := openFlows(s)
+	mode, err := conntrack.ParseMode(s.conntrackReconcile)
 	if err != nil {
 		return err
 	}
-	if ct != nil {
+	var flows agent.Flows // nil with --conntrack-reconcile=off
+	if mode != conntrack.Off {
+		ct, err := conntrack.Open(s.netns, mode)
+		if err != nil {
+			return err
+		}
 		defer ct.Close()
 		flows = ct
 	}
@@ -98,16 +102,6 @@ func serve(name, addr string, h http.Handler, log *zap.Logger) (stop func(), err
 		}
 	}()
 	return func() { hs.Close() }, nil
-}
-
-// openFlows returns what reconciles conntrack after a ruleset change, or
-// nil with --conntrack-reconcile=off.
-func openFlows(s *settings) (*conntrack.Conn, error) {
-	mode, err := conntrack.ParseMode(s.conntrackReconcile)
-	if err != nil || mode == conntrack.Off {
-		return nil, err
-	}
-	return conntrack.Open(s.netns, mode)
 }
 
 var (

@@ -2,7 +2,7 @@ package main
 
 import (
 	"context"
-	"fmt"
+	"io"
 
 	"github.com/masqd/masqd/internal/conntrack"
 )
@@ -21,13 +21,6 @@ func runFlows(ctx context.Context, s *settings, args []string, e env) error {
 	if err != nil {
 		return kernelHint(s, err)
 	}
-	if len(ts) == 0 {
-		fmt.Fprintln(e.stdout, "no matching translations in conntrack")
-		return nil
-	}
-	fmt.Fprintf(e.stdout, "%-7s %-45s %-45s %s\n", "PROTO", "POD", "NODE (TRANSLATED)", "DESTINATION")
-	for _, t := range ts {
-		fmt.Fprintf(e.stdout, "%-7s %-45s %-45s %s\n", t.Proto, t.Pod, t.Node, t.Dst)
-	}
-	return nil
+	_, err = io.WriteString(e.stdout, conntrack.TranslationsText(ts))
+	return err
 }

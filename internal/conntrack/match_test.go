@@ -34,3 +34,16 @@ func TestParseMatch(t *testing.T) {
 		}
 	}
 }
+
+func TestTranslationsText(t *testing.T) {
+	if got := TranslationsText(nil); got != "no matching translations in conntrack\n" {
+		t.Errorf("none: %q", got)
+	}
+	ts := []Translation{{Proto: "udp", Pod: netip.MustParseAddrPort("10.244.1.2:40000"),
+		Node: netip.MustParseAddrPort("192.0.2.1:31234"), Dst: netip.MustParseAddrPort("203.0.113.7:53")}}
+	want := "PROTO   POD                                           NODE (TRANSLATED)                             DESTINATION\n" +
+		"udp     10.244.1.2:40000                              192.0.2.1:31234                               203.0.113.7:53\n"
+	if got := TranslationsText(ts); got != want {
+		t.Errorf("got\n%s\nwant\n%s", got, want)
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"os"
 	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/mdlayher/netlink"
 	"golang.org/x/sys/unix"
@@ -27,6 +28,20 @@ type Translation struct {
 
 func (t Translation) String() string {
 	return fmt.Sprintf("%s %s -> %s -> %s", t.Proto, t.Pod, t.Node, t.Dst)
+}
+
+// TranslationsText is the text form of ts, as `masqd flows` prints it: a
+// table with a heading, or a line that says there are none.
+func TranslationsText(ts []Translation) string {
+	if len(ts) == 0 {
+		return "no matching translations in conntrack\n"
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "%-7s %-45s %-45s %s\n", "PROTO", "POD", "NODE (TRANSLATED)", "DESTINATION")
+	for _, t := range ts {
+		fmt.Fprintf(&b, "%-7s %-45s %-45s %s\n", t.Proto, t.Pod, t.Node, t.Dst)
+	}
+	return b.String()
 }
 
 // Match selects translations; a zero field matches everything.
