@@ -226,13 +226,7 @@ func cleanupLegacy(ctx context.Context, c *nft.Conn, s *settings, stdout io.Writ
 			"Start masqd (or run masqd --once) first, then run masqd cleanup --legacy again; --force removes them anyway", err)
 	}
 	if err == nil && len(removed) == 0 {
-		chain := nft.LegacyChains[0]
-		if extra := agent.LegacyExtra(opts); len(extra) > 0 {
-			chain = extra[0]
-		}
-		fmt.Fprint(stdout, "no ip-masq-agent chains in iptables-nft's nat tables.\n"+
-			"Rules written by iptables-legacy are invisible to nftables; check with: iptables-legacy -t nat -S | grep -i masq\n"+
-			"and remove them with: "+nft.RemoveChainCommand("iptables-legacy", chain)+"\n")
+		fmt.Fprint(stdout, agent.NoLegacyText(opts))
 	}
 	for _, l := range removed {
 		fmt.Fprintf(stdout, "removed %s\n", l)
