@@ -335,6 +335,38 @@ func checkDaemonSet(t tb, o objects, flags masqdFlags) {
 		t.Errorf("DaemonSet is %s/%s, want %s/%s", ds.Namespace, ds.Name, namespace, appName)
 	}
 
+	checkRollout(t, ds)
+
+	pod := ds.Spec.Template.Spec
+	checkPod(t, o, pod)
+	if len(pod.InitContainers) > 0 || len(pod.Containers) != 1 {
+		t.Fatalf("want exactly one container and no init containers, got %d and %d", len(pod.Containers), len(pod.InitContainers))
+	}
+	c := pod.Containers[0]
+	checkSecurityContext(t, c.SecurityContext)
+	checkResources(t, c.Resources)
+	checkEnv(t, c)
+
+	args := parseArgs(t, c, flags)
+	if args["log-format"] != "json" {
+		t.Errorf("--log-format = %q, want json", args["log-format"])
+	}
+	effective := func(name string) string {
+		if v, ok := args[name]; ok {
+			return v
+		}
+		return flags.defaultOf(t, name)
+	}
+
+	checkServing(t, ds, c, effective)
+
+	checkConfigMount(t, o, c, effective("config"))
+}
+
+// checkRollout checks that the selector selects the pods and that a
+// rollout replaces them a few nodes at a time, never two on one node.
+func checkRollout(t tb, ds *appsv1.DaemonSet) {
+	t.Helper()
 	// The selector must select the pods, or the API server rejects it.
 	sel, err := metav1.LabelSelectorAsSelector(ds.Spec.Selector)
 	if err != nil {
@@ -355,8 +387,12 @@ func checkDaemonSet(t tb, o objects, flags masqdFlags) {
 			t.Errorf("maxSurge = %v, want 0: two pods on one node would share its ports", ms)
 		}
 	}
+}
 
-	pod := ds.Spec.Template.Spec
+// checkPod checks where and how the pod runs: on the host network, as
+// node-critical, with the base's ServiceAccount and no host paths.
+func checkPod(t tb, o objects, pod corev1.PodSpec) {
+	t.Helper()
 	if !pod.HostNetwork {
 		t.Error("hostNetwork must be true: masqd programs the node's own network namespace")
 	}
@@ -392,25 +428,13 @@ func checkDaemonSet(t tb, o objects, flags masqdFlags) {
 			t.Errorf("volume %q mounts a host path: masqd needs none", v.Name)
 		}
 	}
-	if len(pod.InitContainers) > 0 || len(pod.Containers) != 1 {
-		t.Fatalf("want exactly one container and no init containers, got %d and %d", len(pod.Containers), len(pod.InitContainers))
-	}
-	c := pod.Containers[0]
-	checkSecurityContext(t, c.SecurityContext)
-	checkResources(t, c.Resources)
-	checkEnv(t, c)
+}
 
-	args := parseArgs(t, c, flags)
-	if args["log-format"] != "json" {
-		t.Errorf("--log-format = %q, want json", args["log-format"])
-	}
-	effective := func(name string) string {
-		if v, ok := args[name]; ok {
-			return v
-		}
-		return flags.defaultOf(t, name)
-	}
-
+// checkServing checks that the ports the container declares are the ones
+// masqd serves health and metrics on (effective gives a flag's value), and
+// that kubelet and Prometheus can reach them.
+func checkServing(t tb, ds *appsv1.DaemonSet, c corev1.Container, effective func(string) string) {
+	t.Helper()
 	ports := map[string]int32{}
 	for _, p := range c.Ports {
 		if p.Protocol != "" && p.Protocol != corev1.ProtocolTCP {
@@ -451,8 +475,6 @@ func checkDaemonSet(t tb, o objects, flags masqdFlags) {
 	if a["prometheus.io/scrape"] != "true" || a["prometheus.io/path"] != "/metrics" || a["prometheus.io/port"] != strconv.Itoa(int(metricsPort)) {
 		t.Errorf("prometheus annotations = %v, want scrape true, path /metrics, port %d", a, metricsPort)
 	}
-
-	checkConfigMount(t, o, c, effective("config"))
 }
 
 // parseArgs reads the container's args as masqd flags and checks that masqd

@@ -4,21 +4,24 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"time"
 
 	"go.uber.org/zap"
 
 	"github.com/masqd/masqd/internal/agent"
+	"github.com/masqd/masqd/internal/cli"
 	"github.com/masqd/masqd/internal/conntrack"
 	"github.com/masqd/masqd/internal/nft"
 )
 
 // newAgent opens the kernel and returns an agent on it, configured by the
-// flags, that tells flows (if not nil) about ruleset changes; the caller
-// closes the Conn.
-func newAgent(s *settings, log *zap.Logger, m *agent.Metrics, flows agent.Flows) (*nft.Conn, *agent.Agent, error) {
+// flags, that tells flows (if not nil) about ruleset changes and runs tl
+// (if not nil); the caller closes the Conn.
+func newAgent(s *settings, log *zap.Logger, m *agent.Metrics, flows agent.Flows, tl *conntrack.TranslationLog) (*nft.Conn, *agent.Agent, error) {
 	opts, err := s.rulesetOptions()
 	if err != nil {
 		return nil, nil, err
@@ -27,50 +30,43 @@ func newAgent(s *settings, log *zap.Logger, m *agent.Metrics, flows agent.Flows)
 	if err != nil {
 		return nil, nil, err
 	}
-	warnForeignSNAT(s, opts, log)
+	agent.WarnForeignSNAT(log, opts, func() (map[netip.Addr]bool, error) { return nft.NodeAddrs(s.netns) })
 	return c, agent.New(c, agent.Options{ConfigPath: s.configPath, Config: s.configOptions(), Ruleset: opts,
-		Log: log, Metrics: m, RemoveLegacy: s.removeLegacy, Flows: flows}), nil
+		Log: log, Metrics: m, RemoveLegacy: s.removeLegacy, CleanupOnExit: s.cleanupOnExit, Flows: flows, TranslationLog: tl}), nil
 }
 
-// runOnce converges once, as one pass of the agent.
-func runOnce(ctx context.Context, s *settings, log *zap.Logger) error {
-	c, a, err := newAgent(s, log, nil, nil)
+// runAgent runs the agent and serves its metrics and health until
+// SIGTERM/SIGINT.
+func runAgent(ctx context.Context, s *settings, stdout io.Writer, log *zap.Logger) error {
+	mode, err := conntrack.ParseMode(s.conntrackReconcile)
+	if err != nil {
+		return err
+	}
+	var flows agent.Flows // nil with --conntrack-reconcile=off
+	if mode != conntrack.Off {
+		ct, err := conntrack.Open(s.netns, mode)
+		if err != nil {
+			return err
+		}
+		defer ct.Close()
+		flows = ct
+	}
+	var tl *conntrack.TranslationLog
+	if s.translationLog != "" {
+		if tl, err = conntrack.OpenTranslationLog(s.translationLog, stdout, s.netns, s.translationLogBuffer); err != nil {
+			return fmt.Errorf("--translation-log: %w", err)
+		}
+	}
+	m := agent.NewMetrics()
+	c, a, err := newAgent(s, log, m, flows, tl)
 	if err != nil {
 		return err
 	}
 	defer c.Close()
-	return a.Once(ctx)
-}
-
-// runAgent runs until SIGTERM/SIGINT and leaves the rules in place, unless
-// --cleanup-on-exit.
-func runAgent(ctx context.Context, s *settings, log *zap.Logger) error {
-	m := agent.NewMetrics()
-	var flows agent.Flows
-	ct, err := openFlows(s)
-	if err != nil {
-		return err
-	}
-	if ct != nil {
-		defer ct.Close()
-		flows = ct
-	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	stopTlog, err := startTranslationLog(ctx, s, m, log)
-	if err != nil {
-		return err
-	}
-	defer stopTlog()
 	mh, err := m.Handler()
 	if err != nil {
 		return err
 	}
-	c, a, err := newAgent(s, log, m, flows)
-	if err != nil {
-		return err
-	}
-	defer c.Close()
 	metrics := http.NewServeMux()
 	metrics.Handle("/metrics", mh)
 	for _, srv := range []struct {
@@ -83,22 +79,10 @@ func runAgent(ctx context.Context, s *settings, log *zap.Logger) error {
 		}
 		defer stop()
 	}
-	log.Info("masqd started", zap.String("version", versionString()), zap.String("config", s.configPath),
+	log.Info("masqd started", zap.String("version", cli.Version("masqd", version)), zap.String("config", s.configPath),
 		zap.String("table", s.table), zap.Bool("ipv6", s.enableIPv6), zap.Bool("remove_legacy_rules", s.removeLegacy),
 		zap.String("conntrack_reconcile", s.conntrackReconcile))
-	runErr := a.Run(ctx)
-	if !s.cleanupOnExit {
-		log.Info("stopping; the rules stay in place", zap.String("table", s.table))
-		return runErr
-	}
-	dctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	if _, err := c.Delete(dctx, s.table); err != nil {
-		log.Error("could not delete the table on exit", zap.Error(err))
-	} else {
-		log.Info("deleted the table on exit (--cleanup-on-exit)", zap.String("table", s.table))
-	}
-	return runErr
+	return a.Run(ctx)
 }
 
 // serve serves h on addr until the returned function is called; an addr of
@@ -118,16 +102,6 @@ func serve(name, addr string, h http.Handler, log *zap.Logger) (stop func(), err
 		}
 	}()
 	return func() { hs.Close() }, nil
-}
-
-// openFlows returns what reconciles conntrack after a ruleset change, or
-// nil with --conntrack-reconcile=off.
-func openFlows(s *settings) (*conntrack.Conn, error) {
-	mode, err := conntrack.ParseMode(s.conntrackReconcile)
-	if err != nil || mode == conntrack.Off {
-		return nil, err
-	}
-	return conntrack.Open(s.netns, mode)
 }
 
 var (

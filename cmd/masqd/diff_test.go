@@ -1,12 +1,10 @@
 package main
 
 import (
-	"net/netip"
 	"regexp"
 	"strings"
 	"testing"
 
-	"github.com/masqd/masqd/internal/config"
 	"github.com/masqd/masqd/internal/netnstest"
 	"github.com/masqd/masqd/internal/nft"
 )
@@ -82,10 +80,15 @@ func TestDiff(t *testing.T) {
 	if g := gen(); g != before {
 		t.Errorf("diff moved the generation from %d to %d", before, g)
 	}
+	checkDiffCannotTell(t, ns, p)
+}
 
-	// It cannot tell: exit 2 with the reason.
+// checkDiffCannotTell runs masqd diff where it cannot tell, with a bad
+// config and without the namespace: exit 2 with the reason.
+func checkDiffCannotTell(t *testing.T, ns, p string) {
+	t.Helper()
 	bad := writeConfig(t, "nonMasqueradeCIDRs: [10.0.0.1/8]\n")
-	code, out, errs = runArgs(t, "diff", "--config", bad, "--netns="+netnstest.Path(ns))
+	code, out, errs := runArgs(t, "diff", "--config", bad, "--netns="+netnstest.Path(ns))
 	if code != 2 || out != "" || !strings.HasPrefix(errs, bad+":1:22: nonMasqueradeCIDRs[0]: 10.0.0.1/8 has host bits set") {
 		t.Errorf("bad config: exit %d, stdout %q, stderr %q; want 2 and the problem", code, out, errs)
 	}
@@ -102,54 +105,4 @@ func mustNft(t *testing.T, ns string, args ...string) string {
 		t.Fatal(err)
 	}
 	return out
-}
-
-// TestPrintDiff pins diff's text for what the kernel tests cannot easily
-// produce: rules nft encoded, refills, optional and foreign sets,
-// exceptions with the link-local exemption, and a replace.
-func TestPrintDiff(t *testing.T) {
-	p := writeConfig(t, "nonMasqueradeCIDRs: [10.0.0.0/8]\nmasqueradeCIDRs: [10.20.0.0/16]\nmasqueradeSourceCIDRs: [10.244.0.0/16]\n")
-	cfg, err := config.Load(p, config.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	opts := nft.Options{Table: nft.DefaultTable, Chain: nft.DefaultChain, RandomFully: true}
-	rs := nft.Build(cfg, opts)
-	iv := func(s string) nft.Interval { return nft.IntervalOf(netip.MustParsePrefix(s)) }
-	from := func(set string, iv nft.Interval) string { return provenance(cfg, opts, set, iv) }
-	for _, tc := range []struct {
-		name string
-		d    nft.Diff
-		want string
-	}{
-		{"update", nft.Diff{Op: nft.OpUpdate,
-			Rules: []nft.RuleChange{
-				{Position: 2, Handle: 5, Text: "ip daddr 169.254.0.0/16 counter return"},
-				{Add: true, Position: 2, Text: "ip daddr 169.254.0.0/16 counter return"},
-				{Add: true, Position: 3, Text: rs.Rules[2].String()},
-			},
-			Sets: []nft.SetDiff{
-				{Name: nft.SetV4, Refill: true, Added: []nft.Interval{rs.Set(nft.SetV4).Intervals[0], iv("169.254.0.0/16")}},
-				{Name: nft.SetSrcV4, Created: true, Added: []nft.Interval{iv("10.244.0.0/16")}},
-				{Name: "by-hand", Deleted: true},
-			}},
-			"table inet masqd: a sync would change it in place:\n" +
-				"chain postrouting:\n" +
-				"~\trule 2, handle 5: ip daddr 169.254.0.0/16 counter return (encoded differently, as nft -f writes it; a sync rewrites it)\n" +
-				"+\trule 3: " + rs.Rules[2].String() + "\n" +
-				"set nomasq-v4: its elements are not in masqd's encoding (as nft -f writes them); a sync would refill it\n" +
-				"+\t10.0.0.0-10.19.255.255: from nonMasqueradeCIDRs 10.0.0.0/8 (" + p + ":1)\n" +
-				"+\t169.254.0.0/16: from the link-local exemption 169.254.0.0/16 (masqLinkLocal: false)\n" +
-				"set masq-src-v4: missing; a sync would create it\n" +
-				"+\t10.244.0.0/16: from masqueradeSourceCIDRs 10.244.0.0/16 (" + p + ":3)\n" +
-				"set by-hand: not one of masqd's; a sync would delete it\n"},
-		{"replace", nft.Diff{Op: nft.OpReplace, Reason: "table has 2 chains, want 1"},
-			"table inet masqd: a sync would replace it whole: table has 2 chains, want 1\n"},
-	} {
-		var b strings.Builder
-		printDiff(&b, &tc.d, rs, from)
-		if b.String() != tc.want {
-			t.Errorf("%s:\ngot\n%s\nwant\n%s", tc.name, b.String(), tc.want)
-		}
-	}
 }

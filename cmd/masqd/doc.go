@@ -2,12 +2,15 @@
 // drop-in, nftables-native replacement for Kubernetes' ip-masq-agent; see
 // README.md.
 //
-// This package owns the command line: one flag.FlagSet per command (the
-// agent, render, check, explain, diff, cleanup), the logger, the exit codes, the
-// signals and what the commands print. It hands the flags to internal/agent,
-// which owns the whole loop (the config watch, the nftables monitor,
-// ip-masq-agent's leftovers, every masqd_* metric), and serves the agent's
-// metrics and health endpoints.
+// This package owns masqd's commands (the agent, render, check, explain,
+// diff, cleanup, flows): their flags, what each asks the internal packages,
+// the signals, and the metrics and health endpoints it serves. It hands the
+// flags to internal/agent, which owns the whole loop (the config watch, the
+// nftables monitor, the translation log, ip-masq-agent's leftovers, every
+// masqd_* metric, the exit). The text each command prints comes from the
+// package that owns the answer (nft.ExplainText, Diff.WriteText,
+// nft.CheckText, conntrack.TranslationsText), and the command grammar,
+// help and logger from internal/cli.
 //
 // It must not parse config files (internal/config does), compute or encode
 // rules, or talk netlink itself (internal/nft does), and it keeps no flag

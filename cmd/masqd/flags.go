@@ -5,32 +5,17 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net/netip"
 	"os"
-	"runtime"
-	"runtime/debug"
-	"slices"
-	"strings"
 
-	"go.uber.org/zap"
-	"go.uber.org/zap/zapcore"
 	"golang.org/x/sys/unix"
 
+	"github.com/masqd/masqd/internal/cli"
 	"github.com/masqd/masqd/internal/config"
 	"github.com/masqd/masqd/internal/nft"
 )
 
 // version is set with -ldflags "-X main.version=...".
 var version = "dev"
-
-// versionString is what --version prints: "masqd VERSION (go1.x, linux/amd64)".
-func versionString() string {
-	v := version
-	if bi, ok := debug.ReadBuildInfo(); ok && v == "dev" && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
-		v = bi.Main.Version
-	}
-	return fmt.Sprintf("masqd %s (%s, %s/%s)", v, runtime.Version(), runtime.GOOS, runtime.GOARCH)
-}
 
 // settings are every flag's value.
 type settings struct {
@@ -97,20 +82,8 @@ const (
 	flagsFlows
 )
 
-// ignoredHere starts the usage of a flag that a command accepts and
-// ignores; printFlags lists those apart.
-const ignoredHere = "ignored by this command: "
-
 // ipMasqAgentFlags are the flags ip-masq-agent defines, with its meaning.
 var ipMasqAgentFlags = []string{"masq-chain", "nomasq-all-reserved-ranges", "enable-ipv6", "random-fully", "to-ports"}
-
-// ignoredGlogFlags are the glog/klog flags ip-masq-agent's users pass:
-// accepted with a warning, so that swapping the image does not crash-loop
-// the DaemonSet.
-var ignoredGlogFlags = []string{"v", "logtostderr", "alsologtostderr", "stderrthreshold", "log_dir", "log_file", "vmodule", "skip_headers"}
-
-// glogBoolFlags are those of ignoredGlogFlags that take no value.
-var glogBoolFlags = []string{"logtostderr", "alsologtostderr", "skip_headers"}
 
 // newFlagSet defines the flags of the command named name that groups
 // selects, storing their values in s and the names of ignored glog flags
@@ -126,7 +99,7 @@ func newFlagSet(name string, groups flagGroups, s *settings, seenGlog *[]string,
 		// accepted into a throw-away value.
 		t, ign := s, ""
 		if groups&flagsRuleset == 0 {
-			t, ign = &settings{}, ignoredHere
+			t, ign = &settings{}, cli.IgnoredHere
 		}
 		fs.BoolVar(&t.allReserved, "nomasq-all-reserved-ranges", false, ign+"leave every reserved IPv4 range unmasqueraded by default: 100.64/10, 192.0.0/24, 192.0.2/24, 192.88.99/24, 198.18/15, 198.51.100/24, 203.0.113/24 and 240/4 besides RFC 1918")
 		fs.BoolVar(&t.enableIPv6, "enable-ipv6", false, ign+"masquerade IPv6 too, and allow IPv6 nonMasqueradeCIDRs")
@@ -167,14 +140,7 @@ func newFlagSet(name string, groups flagGroups, s *settings, seenGlog *[]string,
 	}
 	fs.StringVar(&s.logLevel, "log-level", "info", "log `level`: debug, info, warn or error")
 	fs.StringVar(&s.logFormat, "log-format", "", "log `format`: json or console (default: console when stderr is a terminal, json otherwise)")
-	for _, n := range ignoredGlogFlags {
-		seen := func(string) error { *seenGlog = append(*seenGlog, n); return nil }
-		if slices.Contains(glogBoolFlags, n) {
-			fs.BoolFunc(n, "ignored: ip-masq-agent's glog flag; masqd uses --log-level", seen)
-		} else {
-			fs.Func(n, "ignored: ip-masq-agent's glog flag; masqd uses --log-level", seen)
-		}
-	}
+	cli.AddGlogFlags(fs, seenGlog)
 	return fs
 }
 
@@ -194,84 +160,22 @@ func (s *settings) configOptions() config.Options {
 	return config.Options{EnableIPv6: s.enableIPv6, NoMasqAllReservedRanges: s.allReserved, Strict: s.strict}
 }
 
-// errToPortsRefused explains why --to-ports, which ip-masq-agent had and
-// masqd accepts as a flag, is refused whatever its value.
-var errToPortsRefused = errors.New("--to-ports is not supported yet: google/nftables v0.3.0, the newest " +
-	"release, drops the masquerade flags whenever it encodes a port range, so the kernel would not " +
-	"restrict source ports to the range (an end-to-end test saw ports outside it); remove the flag " +
-	"(masqd then masquerades with the kernel's port choice, fully random with --random-fully)")
-
 func (s *settings) rulesetOptions() (nft.Options, error) {
 	if s.toPorts != "" {
-		return nft.Options{}, errToPortsRefused
+		return nft.Options{}, nft.ErrToPortsRefused
 	}
 	o := nft.Options{Table: s.table, Chain: s.masqChain, EnableIPv6: s.enableIPv6, RandomFully: s.randomFully}
 	var err error
-	if o.SNATv4, err = parseSNAT("--snat-address", s.snatV4, true); err != nil {
+	if o.SNATv4, err = nft.ParseSNAT("--snat-address", s.snatV4, true); err != nil {
 		return nft.Options{}, err
 	}
-	if o.SNATv6, err = parseSNAT("--snat-address-ipv6", s.snatV6, false); err != nil {
+	if o.SNATv6, err = nft.ParseSNAT("--snat-address-ipv6", s.snatV6, false); err != nil {
 		return nft.Options{}, err
 	}
 	if o.SNATv6.IsValid() && !s.enableIPv6 {
 		return nft.Options{}, errors.New("--snat-address-ipv6 needs --enable-ipv6: without it IPv6 is not masqueraded at all")
 	}
 	return o, nil
-}
-
-// parseSNAT parses a --snat-address flag: empty, or one unicast address of
-// the flag's family.
-func parseSNAT(flag, s string, v4 bool) (netip.Addr, error) {
-	if s == "" {
-		return netip.Addr{}, nil
-	}
-	family, other := "IPv4", "--snat-address-ipv6"
-	if !v4 {
-		family, other = "IPv6", "--snat-address"
-	}
-	a, err := netip.ParseAddr(strings.TrimSpace(s))
-	switch {
-	case err != nil:
-		return netip.Addr{}, fmt.Errorf("%s: %q is not an IP address; give this node's egress %s address, e.g. from the downward API", flag, s, family)
-	case a.Unmap().Is4() != v4:
-		return netip.Addr{}, fmt.Errorf("%s: %s is not an %s address; use %s for it", flag, a, family, other)
-	case a.IsUnspecified() || a.IsMulticast() || a.IsLoopback() || (a.Unmap().Is4() && a.Unmap() == netip.AddrFrom4([4]byte{255, 255, 255, 255})):
-		return netip.Addr{}, fmt.Errorf("%s: %s cannot be a source address; give this node's egress %s address", flag, a, family)
-	}
-	return a.Unmap(), nil
-}
-
-func newLogger(s *settings, stderr io.Writer) (*zap.Logger, error) {
-	var level zapcore.Level
-	if err := level.Set(s.logLevel); err != nil {
-		return nil, fmt.Errorf("--log-level: %w", err)
-	}
-	format := s.logFormat
-	if format == "" {
-		format = "json"
-		if isTerminal(stderr) {
-			format = "console"
-		}
-	}
-	var enc zapcore.Encoder
-	switch format {
-	case "json":
-		enc = zapcore.NewJSONEncoder(zap.NewProductionEncoderConfig())
-	case "console":
-		enc = zapcore.NewConsoleEncoder(zap.NewDevelopmentEncoderConfig())
-	default:
-		return nil, fmt.Errorf("--log-format: %q is neither json nor console", format)
-	}
-	return zap.New(zapcore.NewCore(enc, zapcore.AddSync(stderr), level)), nil
-}
-
-func isTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
-	if !ok {
-		return false
-	}
-	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
-	return err == nil
 }
 
 // kernelHint adds what to do to a permission error from the kernel. A
@@ -297,84 +201,3 @@ const usageTail = `
 Flags come after the command's name. -flag and --flag are the same, and a
 boolean takes --flag=false. masqd help COMMAND lists the flags of one command.
 `
-
-// printUsage writes the help of all commands, or of one.
-func printUsage(w io.Writer, cmd *command) {
-	var s settings
-	var glog []string
-	if cmd == nil {
-		fmt.Fprint(w, usageHead)
-		for _, c := range commands {
-			for _, u := range c.usage {
-				fmt.Fprintf(w, "  %-29s %s\n", u[0], u[1])
-			}
-		}
-		fmt.Fprintf(w, "  %-29s %s\n", "masqd help [COMMAND]", "print this help, or one command's")
-		fmt.Fprintf(w, "  %-29s %s\n", "masqd --version", "print the version")
-		fmt.Fprint(w, usageTail)
-		cmd = &commands[0]
-	} else {
-		fmt.Fprintln(w, "Usage:")
-		for _, u := range cmd.usage {
-			fmt.Fprintf(w, "  %-29s %s\n", u[0], u[1])
-		}
-	}
-	printFlags(w, newFlagSet(cmd.name, cmd.flags, &s, &glog, io.Discard))
-}
-
-// printFlags lists ip-masq-agent's flags apart from masqd's own.
-func printFlags(w io.Writer, fs *flag.FlagSet) {
-	var ours, theirs, glog, ignored []*flag.Flag
-	fs.VisitAll(func(f *flag.Flag) {
-		switch {
-		case slices.Contains(ignoredGlogFlags, f.Name):
-			glog = append(glog, f)
-		case strings.HasPrefix(f.Usage, ignoredHere):
-			ignored = append(ignored, f)
-		case slices.Contains(ipMasqAgentFlags, f.Name):
-			theirs = append(theirs, f)
-		default:
-			ours = append(ours, f)
-		}
-	})
-	for _, g := range []struct {
-		title string
-		flags []*flag.Flag
-	}{{"ip-masq-agent flags (same meaning):", theirs}, {"masqd flags:", ours}} {
-		if len(g.flags) == 0 {
-			continue
-		}
-		fmt.Fprintf(w, "\n%s\n", g.title)
-		for _, f := range g.flags {
-			name, usage := flag.UnquoteUsage(f)
-			if name != "" {
-				name = " " + name
-			}
-			fmt.Fprintf(w, "  --%s%s\n      %s%s\n", f.Name, name, usage, defaultText(f))
-		}
-	}
-	if len(ignored) > 0 {
-		fmt.Fprintf(w, "\nAccepted and ignored, so that the agent's command line works here too:\n  %s\n", flagNames(ignored))
-	}
-	fmt.Fprintf(w, "\nAccepted and ignored with a warning (ip-masq-agent's glog flags):\n  %s\n", flagNames(glog))
-}
-
-// flagNames lists flags as "--a, --b".
-func flagNames(fs []*flag.Flag) string {
-	names := make([]string, len(fs))
-	for i, f := range fs {
-		names[i] = "--" + f.Name
-	}
-	return strings.Join(names, ", ")
-}
-
-// defaultText is " (default X)" for flags whose default is not the zero value.
-func defaultText(f *flag.Flag) string {
-	switch f.DefValue {
-	case "", "false":
-		return ""
-	case "true":
-		return " (default true)"
-	}
-	return fmt.Sprintf(" (default %q)", f.DefValue)
-}

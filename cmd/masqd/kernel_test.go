@@ -60,13 +60,7 @@ func TestOnceAndCleanup(t *testing.T) {
 			}
 			kflags := append([]string{"--netns=/run/netns/" + ns}, flags...)
 
-			code, rendered, errs := runArgs(t, append([]string{"render"}, flags...)...)
-			if code != 0 {
-				t.Fatalf("render: exit %d: %s", code, errs)
-			}
-			if _, err := nftIn(ns, rendered, "-c", "-f", "-"); err != nil {
-				t.Fatalf("nft rejects render's text: %v\n%s", err, rendered)
-			}
+			rendered := renderChecked(t, ns, flags)
 
 			code, out, errs := runArgs(t, append([]string{"--once"}, kflags...)...)
 			synced := logged(t, errs, "synced")
@@ -103,18 +97,38 @@ func TestOnceAndCleanup(t *testing.T) {
 				}
 				sameAsRender(step)
 			}
-
-			cleanup := []string{"cleanup", "--netns=/run/netns/" + ns, "--table", table}
-			if code, out, errs := runArgs(t, cleanup...); code != 0 || out != "deleted table inet "+table+"\n" {
-				t.Errorf("cleanup: exit %d, %q, %s", code, out, errs)
-			}
-			if _, err := nftIn(ns, "", "list", "table", "inet", table); err == nil {
-				t.Errorf("table inet %s still listed after cleanup", table)
-			}
-			if code, out, errs := runArgs(t, cleanup...); code != 0 || out != "table inet "+table+" not present\n" {
-				t.Errorf("second cleanup: exit %d, %q, %s", code, out, errs)
-			}
+			checkCleanup(t, ns, table)
 		})
+	}
+}
+
+// renderChecked runs masqd render with flags and returns its script, which
+// nft -c accepts in the namespace ns.
+func renderChecked(t *testing.T, ns string, flags []string) string {
+	t.Helper()
+	code, rendered, errs := runArgs(t, append([]string{"render"}, flags...)...)
+	if code != 0 {
+		t.Fatalf("render: exit %d: %s", code, errs)
+	}
+	if _, err := nftIn(ns, rendered, "-c", "-f", "-"); err != nil {
+		t.Fatalf("nft rejects render's text: %v\n%s", err, rendered)
+	}
+	return rendered
+}
+
+// checkCleanup runs masqd cleanup twice in ns: the first deletes the
+// table, the second finds nothing to delete.
+func checkCleanup(t *testing.T, ns, table string) {
+	t.Helper()
+	cleanup := []string{"cleanup", "--netns=/run/netns/" + ns, "--table", table}
+	if code, out, errs := runArgs(t, cleanup...); code != 0 || out != "deleted table inet "+table+"\n" {
+		t.Errorf("cleanup: exit %d, %q, %s", code, out, errs)
+	}
+	if _, err := nftIn(ns, "", "list", "table", "inet", table); err == nil {
+		t.Errorf("table inet %s still listed after cleanup", table)
+	}
+	if code, out, errs := runArgs(t, cleanup...); code != 0 || out != "table inet "+table+" not present\n" {
+		t.Errorf("second cleanup: exit %d, %q, %s", code, out, errs)
 	}
 }
 

@@ -115,7 +115,7 @@ func TestIPMasqAgentFlags(t *testing.T) {
 	}
 	// ip-masq-agent's --to-ports cannot be honoured yet: refused, not ignored.
 	code, _, errs := runArgs(t, "render", "--config", p, "--enable-ipv6", "--to-ports=1024-2048")
-	if code != 1 || errs != "masqd: "+errToPortsRefused.Error()+"\n" {
+	if code != 1 || errs != "masqd: "+nft.ErrToPortsRefused.Error()+"\n" {
 		t.Errorf("--to-ports=1024-2048: exit %d: %s", code, errs)
 	}
 }

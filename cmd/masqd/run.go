@@ -8,12 +8,11 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"slices"
-	"strings"
 
 	"go.uber.org/zap"
 
 	"github.com/masqd/masqd/internal/agent"
+	"github.com/masqd/masqd/internal/cli"
 	"github.com/masqd/masqd/internal/config"
 	"github.com/masqd/masqd/internal/nft"
 )
@@ -55,75 +54,40 @@ var commands = []command{
 	{"flows", [][2]string{{"masqd flows [flags]", "list source-NAT translations from conntrack: pod, node address and port, destination"}}, flagsKernel | flagsFlows, runFlows},
 }
 
-func lookupCommand(name string) *command {
-	i := slices.IndexFunc(commands, func(c command) bool { return c.name == name })
-	if i < 0 {
-		return nil
+// program is masqd's command line, storing the flags' values in s and the
+// glog flags given in glog.
+func program(s *settings, glog *[]string) *cli.Program {
+	p := &cli.Program{Name: "masqd", Head: usageHead, Tail: usageTail, Compat: ipMasqAgentFlags,
+		More: [][2]string{{"masqd --version", "print the version"}},
+		FlagSet: func(i int, stderr io.Writer) *flag.FlagSet {
+			return newFlagSet(commands[i].name, commands[i].flags, s, glog, stderr)
+		}}
+	for _, c := range commands {
+		p.Commands = append(p.Commands, cli.Command{Name: c.name, Usage: c.usage})
 	}
-	return &commands[i]
-}
-
-// commandNames lists the sub-commands, for error messages.
-func commandNames() string {
-	var names []string
-	for _, c := range commands[1:] {
-		names = append(names, c.name)
-	}
-	return strings.Join(append(names, "help"), ", ")
+	return p
 }
 
 // run is main without the process: it returns the exit code, 0 on success,
 // 1 when the command failed and 2 when the command line is wrong.
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	name := ""
-	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
-		name, args = args[0], args[1:]
-	}
-	if name == "help" {
-		return runHelp(args, stdout, stderr)
-	}
-	cmd := lookupCommand(name)
-	if cmd == nil {
-		if name == "version" {
-			fmt.Fprintln(stderr, "masqd: there is no version command; run masqd --version")
-			return 2
-		}
-		fmt.Fprintf(stderr, "masqd: unknown command %q; the commands are %s\n", name, commandNames())
-		return 2
-	}
 	s := settings{stdin: stdin}
 	var glog []string
-	fs := newFlagSet(name, cmd.flags, &s, &glog, stderr)
-	args, err := parseInterleaved(fs, args)
-	if err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			if name == "" {
-				cmd = nil // masqd -h: every command
-			}
-			printUsage(stdout, cmd)
-			return 0
-		}
-		fmt.Fprintf(stderr, "masqd: run %q for the flags\n", strings.TrimSpace("masqd help "+name))
-		return 2
+	parsed, code, ok := program(&s, &glog).Parse(args, stdout, stderr)
+	if !ok {
+		return code
 	}
-	fs.Visit(func(f *flag.Flag) { s.configSet = s.configSet || f.Name == "config" })
+	cmd, args := &commands[parsed.Command], parsed.Args
+	parsed.Flags.Visit(func(f *flag.Flag) { s.configSet = s.configSet || f.Name == "config" })
 	if s.showVersion {
-		fmt.Fprintln(stdout, versionString())
+		fmt.Fprintln(stdout, cli.Version("masqd", version))
 		return 0
 	}
 	if err := s.validateNames(cmd.flags); err != nil {
 		fmt.Fprintf(stderr, "masqd: %v\n", err)
 		return 2
 	}
-	if name == "" && len(args) > 0 {
-		if c := lookupCommand(args[0]); c != nil {
-			fmt.Fprintf(stderr, "masqd: the command comes before its flags: masqd %s [flags]\n", c.name)
-		} else {
-			fmt.Fprintf(stderr, "masqd: unexpected arguments %q; the commands are %s\n", args, commandNames())
-		}
-		return 2
-	}
-	log, err := newLogger(&s, stderr)
+	log, err := cli.NewLogger(s.logLevel, s.logFormat, stderr)
 	if err != nil {
 		fmt.Fprintf(stderr, "masqd: %v\n", err)
 		return 2
@@ -134,9 +98,9 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	}
 	if err := cmd.run(ctx, &s, args, env{stdout: stdout, stderr: stderr, log: log}); err != nil {
 		code := 1
-		var ee *exitError
+		var ee *cli.ExitError
 		if errors.As(err, &ee) {
-			code, err = ee.code, ee.err
+			code, err = ee.Code, ee.Err
 		}
 		if err != nil {
 			reportError(stderr, &s, err)
@@ -146,34 +110,12 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	return 0
 }
 
-// runHelp prints the help of all commands, or of the one named.
-func runHelp(args []string, stdout, stderr io.Writer) int {
-	if len(args) == 0 {
-		printUsage(stdout, nil)
-		return 0
-	}
-	if len(args) == 1 && args[0] == "help" {
-		fmt.Fprintf(stdout, "Usage:\n  %-29s %s\n", "masqd help [COMMAND]", "print the help of every command, or of one")
-		return 0
-	}
-	cmd := lookupCommand(args[0])
-	if len(args) > 1 || cmd == nil || cmd.name == "" {
-		fmt.Fprintf(stderr, "masqd: help takes one command's name (%s), or none for every command\n", strings.TrimSuffix(commandNames(), ", help"))
-		return 2
-	}
-	printUsage(stdout, cmd)
-	return 0
-}
-
 // reportError prints a config error one problem per line, ending with the
 // count, and any other error on one line.
 func reportError(w io.Writer, s *settings, err error) {
 	var cerr *config.Error
 	if errors.As(err, &cerr) {
-		for _, p := range cerr.Problems {
-			fmt.Fprintln(w, p)
-		}
-		fmt.Fprintf(w, "%d problem(s) in %s\n", len(cerr.Problems), s.configName())
+		fmt.Fprint(w, cerr.Report(config.DisplayName(s.configPath)))
 		return
 	}
 	fmt.Fprintf(w, "masqd: %v\n", kernelHint(s, err))
@@ -198,37 +140,26 @@ func load(s *settings) (*config.Config, nft.Options, *nft.Ruleset, error) {
 	if err != nil {
 		return nil, nft.Options{}, nil, err
 	}
-	var cfg *config.Config
-	if s.configPath == stdinPath {
-		cfg, err = config.Read(config.StdinName, s.stdin, s.configOptions())
-	} else {
-		cfg, err = config.Load(s.configPath, s.configOptions())
-	}
+	cfg, err := config.LoadOrRead(s.configPath, s.stdin, s.configOptions())
 	if err != nil {
 		return nil, nft.Options{}, nil, err
 	}
 	return cfg, opts, nft.Build(cfg, opts), nil
 }
 
-// stdinPath is the --config that names standard input.
-const stdinPath = "-"
-
-// configName names the config in messages.
-func (s *settings) configName() string {
-	if s.configPath == stdinPath {
-		return config.StdinName
-	}
-	return s.configPath
-}
-
 func runMain(ctx context.Context, s *settings, _ []string, e env) error {
-	if s.configPath == stdinPath {
+	if s.configPath == config.StdinPath {
 		return errors.New("--config -: the agent re-reads its config on every change and resync, so it cannot read standard input; give a file or directory")
 	}
 	if s.once {
-		return runOnce(ctx, s, e.log)
+		c, a, err := newAgent(s, e.log, nil, nil, nil)
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		return a.Once(ctx)
 	}
-	return runAgent(ctx, s, e.log)
+	return runAgent(ctx, s, e.stdout, e.log)
 }
 
 func runRender(_ context.Context, s *settings, args []string, e env) error {
@@ -250,29 +181,15 @@ func runCheck(_ context.Context, s *settings, args []string, e env) error {
 	// The agent applies the defaults when the config is missing, as
 	// ip-masq-agent did; a preflight of a path given by hand must not pass
 	// for a typo.
-	if _, err := os.Stat(s.configPath); s.configSet && s.configPath != stdinPath && errors.Is(err, fs.ErrNotExist) {
+	if _, err := os.Stat(s.configPath); s.configSet && s.configPath != config.StdinPath && errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("check: --config %s does not exist (without --config, a missing %s means the defaults, as for the agent)", s.configPath, config.DefaultPath)
 	}
 	cfg, opts, rs, err := load(s)
 	if err != nil {
 		return err
 	}
-	ws := cfg.Warnings()
-	for _, w := range ws {
-		fmt.Fprintln(e.stdout, "warning: "+w.String())
-	}
-	switch len(ws) {
-	case 0:
-	case 1:
-		fmt.Fprintln(e.stdout, "1 warning; the config is valid and applies as described")
-	default:
-		fmt.Fprintf(e.stdout, "%d warnings; the config is valid and applies as described\n", len(ws))
-	}
-	fmt.Fprintf(e.stdout, "ok: %s; %d IPv4 and %d IPv6 intervals after merging\n",
-		cfg.Summary(), len(rs.Set(nft.SetV4).Intervals), len(rs.Set(nft.SetV6).Intervals))
-	h := nft.ConfigHash(cfg, opts)
-	fmt.Fprintf(e.stdout, "config hash: %s (a node that applies this reports masqd_config_info{hash=%q})\n", h, h)
-	return nil
+	_, err = io.WriteString(e.stdout, nft.CheckText(cfg, opts, rs))
+	return err
 }
 
 func runCleanup(ctx context.Context, s *settings, args []string, e env) error {
@@ -309,13 +226,7 @@ func cleanupLegacy(ctx context.Context, c *nft.Conn, s *settings, stdout io.Writ
 			"Start masqd (or run masqd --once) first, then run masqd cleanup --legacy again; --force removes them anyway", err)
 	}
 	if err == nil && len(removed) == 0 {
-		chain := nft.LegacyChains[0]
-		if extra := agent.LegacyExtra(opts); len(extra) > 0 {
-			chain = extra[0]
-		}
-		fmt.Fprint(stdout, "no ip-masq-agent chains in iptables-nft's nat tables.\n"+
-			"Rules written by iptables-legacy are invisible to nftables; check with: iptables-legacy -t nat -S | grep -i masq\n"+
-			"and remove them with: "+nft.RemoveChainCommand("iptables-legacy", chain)+"\n")
+		fmt.Fprint(stdout, agent.NoLegacyText(opts))
 	}
 	for _, l := range removed {
 		fmt.Fprintf(stdout, "removed %s\n", l)

@@ -335,52 +335,9 @@ func TestRollingUpdate(t *testing.T) {
 
 	masq := []string{"11.11.11.11", "203.0.113.10", "172.20.0.10"}
 	exempt := []string{"10.96.0.10", "192.168.5.10"}
-	dsts := slices.Concat(masq, exempt)
-	var (
-		mu     sync.Mutex
-		counts = map[string]int{}
-		wrong  []string
-		failed []string
-	)
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
 	started := time.Now()
-	for w := range 2 {
-		wg.Go(func() {
-			for i := w; ; i++ {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				dst := dsts[i%len(dsts)]
-				got, err := bed.SourceSeen(context.Background(), netip.MustParseAddr(dst))
-				want := testbed.PodIP4
-				if slices.Contains(masq, dst) {
-					want = testbed.NodeIP4
-				}
-				at := time.Since(started).Round(time.Millisecond)
-				mu.Lock()
-				switch {
-				case err != nil:
-					failed = append(failed, fmt.Sprintf("at %v: %s: %v", at, dst, err))
-				case got.Addr() != want:
-					wrong = append(wrong, fmt.Sprintf("at %v: %s saw %s, want %s", at, dst, got.Addr(), want))
-				default:
-					counts[dst]++
-				}
-				mu.Unlock()
-			}
-		})
-	}
-	defer func() {
-		select {
-		case <-stop:
-		default:
-			close(stop)
-		}
-		wg.Wait()
-	}()
+	tally, stop := startTraffic(bed, masq, exempt, started)
+	defer stop()
 
 	restarts := *restartCount
 	var stops, readies []time.Duration
@@ -396,8 +353,8 @@ func TestRollingUpdate(t *testing.T) {
 		// A short while of the new container serving before the next stop.
 		time.Sleep(200 * time.Millisecond)
 	}
-	close(stop)
-	wg.Wait()
+	stop()
+	counts, wrong, failed := tally.counts, tally.wrong, tally.failed
 	total := 0
 	for _, n := range counts {
 		total += n
@@ -412,10 +369,62 @@ func TestRollingUpdate(t *testing.T) {
 	for _, f := range failed[:min(len(failed), 10)] {
 		t.Errorf("failed connection %s", f)
 	}
-	for _, d := range dsts {
+	for _, d := range slices.Concat(masq, exempt) {
 		if counts[d] == 0 {
 			t.Errorf("no connection to %s succeeded", d)
 		}
+	}
+}
+
+// natTally is what the traffic of startTraffic saw.
+type natTally struct {
+	mu     sync.Mutex
+	counts map[string]int // successful connections by destination
+	wrong  []string       // connections translated to the wrong source
+	failed []string       // connections that failed
+}
+
+// startTraffic connects from the pod to the destinations in turn, from two
+// workers, and tallies whether each was masqueraded (masq) or not (exempt).
+// The returned function stops the workers and waits for them; it may be
+// called more than once.
+func startTraffic(bed *testbed.Bed, masq, exempt []string, started time.Time) (*natTally, func()) {
+	tally := &natTally{counts: map[string]int{}}
+	dsts := slices.Concat(masq, exempt)
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for w := range 2 {
+		wg.Go(func() {
+			for i := w; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				dst := dsts[i%len(dsts)]
+				got, err := bed.SourceSeen(context.Background(), netip.MustParseAddr(dst))
+				want := testbed.PodIP4
+				if slices.Contains(masq, dst) {
+					want = testbed.NodeIP4
+				}
+				at := time.Since(started).Round(time.Millisecond)
+				tally.mu.Lock()
+				switch {
+				case err != nil:
+					tally.failed = append(tally.failed, fmt.Sprintf("at %v: %s: %v", at, dst, err))
+				case got.Addr() != want:
+					tally.wrong = append(tally.wrong, fmt.Sprintf("at %v: %s saw %s, want %s", at, dst, got.Addr(), want))
+				default:
+					tally.counts[dst]++
+				}
+				tally.mu.Unlock()
+			}
+		})
+	}
+	var once sync.Once
+	return tally, func() {
+		once.Do(func() { close(stop) })
+		wg.Wait()
 	}
 }
 

@@ -94,20 +94,46 @@ func resolve(ds appsv1.DaemonSet) (podSpec, error) {
 		s.memoryLimit = q.Value()
 	}
 
+	if err := s.resolveEnv(c); err != nil {
+		return s, err
+	}
+	if err := s.resolveSecurity(pod, c); err != nil {
+		return s, err
+	}
+
+	ports := map[string]int{}
+	for _, p := range c.Ports {
+		ports[p.Name] = int(p.ContainerPort)
+	}
+	var err error
+	if s.liveness, err = httpProbe("livenessProbe", c.LivenessProbe, ports); err != nil {
+		return s, err
+	}
+	if s.readiness, err = httpProbe("readinessProbe", c.ReadinessProbe, ports); err != nil {
+		return s, err
+	}
+
+	err = s.resolveConfigMount(pod, c)
+	return s, err
+}
+
+// resolveEnv sets the container's environment, as kubelet fills it, and
+// its arguments with $(VAR) expanded.
+func (s *podSpec) resolveEnv(c corev1.Container) error {
 	vars := map[string]string{}
 	for _, e := range c.Env {
 		v := expand(e.Value, vars)
 		if f := e.ValueFrom; f != nil {
 			r := f.ResourceFieldRef
 			if r == nil || f.FieldRef != nil || f.ConfigMapKeyRef != nil || f.SecretKeyRef != nil {
-				return s, fmt.Errorf("env %s: only resourceFieldRef is emulated here; extend resolve() for %+v", e.Name, f)
+				return fmt.Errorf("env %s: only resourceFieldRef is emulated here; extend resolve() for %+v", e.Name, f)
 			}
 			if r.ContainerName != "" && r.ContainerName != c.Name {
-				return s, fmt.Errorf("env %s: resourceFieldRef of another container %q", e.Name, r.ContainerName)
+				return fmt.Errorf("env %s: resourceFieldRef of another container %q", e.Name, r.ContainerName)
 			}
 			q, err := resourceValue(c.Resources, r.Resource, r.Divisor)
 			if err != nil {
-				return s, fmt.Errorf("env %s: %w", e.Name, err)
+				return fmt.Errorf("env %s: %w", e.Name, err)
 			}
 			v = q
 		}
@@ -115,18 +141,23 @@ func resolve(ds appsv1.DaemonSet) (podSpec, error) {
 		s.env = append(s.env, e.Name+"="+v)
 	}
 	if len(c.EnvFrom) > 0 {
-		return s, fmt.Errorf("envFrom is not emulated here")
+		return fmt.Errorf("envFrom is not emulated here")
 	}
 	for _, a := range c.Args {
 		s.args = append(s.args, expand(a, vars))
 	}
+	return nil
+}
 
+// resolveSecurity sets the capabilities, user and flags that kubelet
+// derives from the security contexts.
+func (s *podSpec) resolveSecurity(pod corev1.PodSpec, c corev1.Container) error {
 	sc := c.SecurityContext
 	if sc == nil {
 		sc = &corev1.SecurityContext{}
 	}
 	if sc.Privileged != nil && *sc.Privileged {
-		return s, fmt.Errorf("privileged containers are not emulated here")
+		return fmt.Errorf("privileged containers are not emulated here")
 	}
 	caps := slices.Clone(runtimeDefaultCaps)
 	if sc.Capabilities != nil {
@@ -155,19 +186,11 @@ func resolve(ds appsv1.DaemonSet) (podSpec, error) {
 	// unset on a container that may escalate anyway).
 	s.noNewPrivileges = sc.AllowPrivilegeEscalation != nil && !*sc.AllowPrivilegeEscalation
 	s.readOnlyRoot = sc.ReadOnlyRootFilesystem != nil && *sc.ReadOnlyRootFilesystem
+	return nil
+}
 
-	ports := map[string]int{}
-	for _, p := range c.Ports {
-		ports[p.Name] = int(p.ContainerPort)
-	}
-	var err error
-	if s.liveness, err = httpProbe("livenessProbe", c.LivenessProbe, ports); err != nil {
-		return s, err
-	}
-	if s.readiness, err = httpProbe("readinessProbe", c.ReadinessProbe, ports); err != nil {
-		return s, err
-	}
-
+// resolveConfigMount sets where the one ConfigMap volume is mounted.
+func (s *podSpec) resolveConfigMount(pod corev1.PodSpec, c corev1.Container) error {
 	for _, m := range c.VolumeMounts {
 		var vol *corev1.Volume
 		for i := range pod.Volumes {
@@ -176,20 +199,20 @@ func resolve(ds appsv1.DaemonSet) (podSpec, error) {
 			}
 		}
 		if vol == nil || vol.ConfigMap == nil {
-			return s, fmt.Errorf("volume mount %q: only ConfigMap volumes are emulated here", m.Name)
+			return fmt.Errorf("volume mount %q: only ConfigMap volumes are emulated here", m.Name)
 		}
 		if s.configMountPath != "" {
-			return s, fmt.Errorf("volume mount %q: a second ConfigMap volume", m.Name)
+			return fmt.Errorf("volume mount %q: a second ConfigMap volume", m.Name)
 		}
 		if m.SubPath != "" || !m.ReadOnly || len(vol.ConfigMap.Items) != 1 {
-			return s, fmt.Errorf("volume mount %q: want read-only, no subPath, one item", m.Name)
+			return fmt.Errorf("volume mount %q: want read-only, no subPath, one item", m.Name)
 		}
 		s.configMountPath, s.configItem = m.MountPath, vol.ConfigMap.Items[0].Path
 	}
 	if s.configMountPath == "" {
-		return s, fmt.Errorf("no ConfigMap volume is mounted")
+		return fmt.Errorf("no ConfigMap volume is mounted")
 	}
-	return s, nil
+	return nil
 }
 
 // varRE is a $(NAME) reference, which kubelet expands in env values and args.

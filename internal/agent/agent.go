@@ -12,6 +12,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/masqd/masqd/internal/config"
+	"github.com/masqd/masqd/internal/conntrack"
 	"github.com/masqd/masqd/internal/nft"
 	"github.com/masqd/masqd/internal/watch"
 )
@@ -31,6 +32,8 @@ type Kernel interface {
 	// jumps from POSTROUTING.
 	FindLegacy(ctx context.Context, extra ...string) ([]nft.Legacy, error)
 	CleanupLegacy(ctx context.Context, found []nft.Legacy) error
+	// Delete deletes the table and reports whether it was there.
+	Delete(ctx context.Context, table string) (bool, error)
 }
 
 // FileWatch is a running watch of the config path; *watch.Files is one.
@@ -72,6 +75,13 @@ type Options struct {
 	// Flows, when set, is told after each sync that replaced the ruleset,
 	// so that flows already open take the new verdicts.
 	Flows Flows
+	// CleanupOnExit deletes masqd's table when Run stops
+	// (--cleanup-on-exit); by default the rules stay, so pods keep egress
+	// while masqd is updated.
+	CleanupOnExit bool
+	// TranslationLog, when set, runs while Run runs (--translation-log);
+	// the agent exports its counts and warns about its losses.
+	TranslationLog *conntrack.TranslationLog
 }
 
 // Agent converges the kernel on the config, for as long as Run runs. Run
@@ -138,18 +148,23 @@ func New(k Kernel, opts Options) *Agent {
 		notReady: "no sync yet",
 	}
 	a.m.bind(a)
+	if opts.TranslationLog != nil {
+		a.m.watchTranslationLog(opts.TranslationLog)
+	}
 	return a
 }
 
 // Run watches the config and loops until ctx ends. It returns nil then:
-// stopping leaves the kernel's rules in place. It returns an error only
-// when the config watch cannot start.
+// stopping leaves the kernel's rules in place, unless CleanupOnExit. It
+// returns an error only when the config watch cannot start.
 func (a *Agent) Run(ctx context.Context) error {
+	defer a.exit()
 	files, err := a.opts.WatchFiles(a.opts.ConfigPath, a.trigger, a.log)
 	if err != nil {
 		return err
 	}
 	a.setFiles(files)
+	defer a.startTranslationLog(ctx)()
 	defer func() {
 		a.setFiles(nil)
 		files.Close()
@@ -177,6 +192,26 @@ func (a *Agent) Run(ctx context.Context) error {
 		case <-a.trigger.C():
 			a.pass(ctx, a.trigger.Take())
 		}
+	}
+}
+
+// exitTimeout bounds the table's deletion on exit.
+const exitTimeout = 2 * time.Second
+
+// exit leaves the rules in place when Run stops, or deletes the table with
+// Options.CleanupOnExit.
+func (a *Agent) exit() {
+	table := a.opts.Ruleset.Table
+	if !a.opts.CleanupOnExit {
+		a.log.Info("stopping; the rules stay in place", zap.String("table", table))
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), exitTimeout)
+	defer cancel()
+	if _, err := a.k.Delete(ctx, table); err != nil {
+		a.log.Error("could not delete the table on exit", zap.Error(err))
+	} else {
+		a.log.Info("deleted the table on exit (--cleanup-on-exit)", zap.String("table", table))
 	}
 }
 

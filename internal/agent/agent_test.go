@@ -132,6 +132,14 @@ func (k *fakeKernel) CleanupLegacy(_ context.Context, found []nft.Legacy) error 
 	return nil
 }
 
+func (k *fakeKernel) Delete(context.Context, string) (bool, error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	had := k.table != nil
+	k.table = nil
+	return had, nil
+}
+
 func (k *fakeKernel) text() string {
 	k.mu.Lock()
 	defer k.mu.Unlock()

@@ -31,7 +31,7 @@ const maxLoggedRanges = 20
 type flowMetrics struct {
 	removed *prometheus.CounterVec
 	errors  prometheus.Counter
-	tlog    []prometheus.Collector // set by WatchTranslationLog
+	tlog    []prometheus.Collector // set by watchTranslationLog
 }
 
 func newFlowMetrics() flowMetrics {
@@ -51,9 +51,9 @@ func (m flowMetrics) collectors() []prometheus.Collector {
 	return append([]prometheus.Collector{m.removed, m.errors}, m.tlog...)
 }
 
-// WatchTranslationLog exports tl's counts (--translation-log). Call it
-// before Register or Handler.
-func (m *Metrics) WatchTranslationLog(tl *conntrack.TranslationLog) {
+// watchTranslationLog exports tl's counts (--translation-log); New calls it,
+// so Handler must come after New.
+func (m *Metrics) watchTranslationLog(tl *conntrack.TranslationLog) {
 	const lines, lost = "Lines written to the translation log.",
 		"Translation log losses: events dropped while the writer was behind (where=buffer), or times the kernel dropped an unknown number of events (where=kernel)."
 	counter := func(name, help, label, value string, n *atomic.Uint64) prometheus.Collector {

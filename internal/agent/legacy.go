@@ -84,6 +84,19 @@ func (a *Agent) removeLegacy(ctx context.Context, found []nft.Legacy) {
 	a.legacy.told = false
 }
 
+// NoLegacyText is what `masqd cleanup --legacy` prints when CleanupLegacy
+// found no chains: iptables-legacy's rules are invisible to nftables, and
+// how to look for them and remove them.
+func NoLegacyText(opts nft.Options) string {
+	chain := nft.LegacyChains[0]
+	if extra := LegacyExtra(opts); len(extra) > 0 {
+		chain = extra[0]
+	}
+	return "no ip-masq-agent chains in iptables-nft's nat tables.\n" +
+		"Rules written by iptables-legacy are invisible to nftables; check with: iptables-legacy -t nat -S | grep -i masq\n" +
+		"and remove them with: " + nft.RemoveChainCommand("iptables-legacy", chain) + "\n"
+}
+
 // NotInKernelError is why CleanupLegacy refuses: masqd's chain is not in
 // the kernel, so removing ip-masq-agent's rules would leave the node
 // without masquerading.

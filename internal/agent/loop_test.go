@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/zap"
+
 	"github.com/masqd/masqd/internal/config"
 	"github.com/masqd/masqd/internal/nft"
 )
@@ -324,6 +326,28 @@ func TestMetricsHandler(t *testing.T) {
 	for _, want := range []string{"\nmasqd_config_valid 0\n", "\nmasqd_legacy_rules_removed_total 0\n", "\ngo_goroutines "} {
 		if !strings.Contains(rec.Body.String(), want) {
 			t.Errorf("no %q in:\n%s", strings.TrimSpace(want), rec.Body.String())
+		}
+	}
+}
+
+// TestExit: when Run stops, the table stays, or with CleanupOnExit is
+// deleted; each is logged.
+func TestExit(t *testing.T) {
+	for _, cleanup := range []bool{false, true} {
+		h := newHarnessWith(t, "", func(o *Options, _ *fakeKernel) { o.CleanupOnExit = cleanup })
+		if h.k.text() == "" {
+			t.Fatal("no table after the start pass")
+		}
+		h.stop()
+		msg := "stopping; the rules stay in place"
+		if cleanup {
+			msg = "deleted the table on exit (--cleanup-on-exit)"
+		}
+		if got := h.k.text() != ""; got == cleanup {
+			t.Errorf("CleanupOnExit %v: table there after Run: %v", cleanup, got)
+		}
+		if n := h.logs.FilterMessage(msg).FilterField(zap.String("table", nft.DefaultTable)).Len(); n != 1 {
+			t.Errorf("CleanupOnExit %v: %d log entries %q with the table, want 1", cleanup, n, msg)
 		}
 	}
 }

@@ -61,6 +61,17 @@ func (e *Error) Error() string {
 	return strings.Join(lines, "\n")
 }
 
+// Report is the text form of e for the config named name: one problem a
+// line, then their count.
+func (e *Error) Report(name string) string {
+	var b strings.Builder
+	for _, p := range e.Problems {
+		b.WriteString(p.String() + "\n")
+	}
+	fmt.Fprintf(&b, "%d problem(s) in %s\n", len(e.Problems), name)
+	return b.String()
+}
+
 // ErrTooLarge is returned, wrapped with the file's name, for a config file
 // larger than MaxFileSize.
 var ErrTooLarge = fmt.Errorf("file is larger than the %d MiB cap", MaxFileSize>>20)

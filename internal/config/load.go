@@ -72,6 +72,27 @@ func Load(path string, opts Options) (*Config, error) {
 // StdinName names standard input in Config.Files and in problems.
 const StdinName = "<stdin>"
 
+// StdinPath is the config path that stands for standard input, as in
+// `masqd check --config -`.
+const StdinPath = "-"
+
+// LoadOrRead is Load of path, or Read of stdin when path is StdinPath.
+func LoadOrRead(path string, stdin io.Reader, opts Options) (*Config, error) {
+	if path == StdinPath {
+		return Read(StdinName, stdin, opts)
+	}
+	return Load(path, opts)
+}
+
+// DisplayName names the config at path in messages: StdinName for
+// StdinPath, otherwise path.
+func DisplayName(path string) string {
+	if path == StdinPath {
+		return StdinName
+	}
+	return path
+}
+
 // Read reads one config from r, such as standard input, to its end, and
 // parses it as Parse does; name stands for the file. It reads at most
 // MaxFileSize bytes.

@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -289,5 +290,21 @@ func TestLoadReadErrors(t *testing.T) {
 				t.Errorf("error %q does not name %s and say %q", err, culprit, tt.msg)
 			}
 		})
+	}
+}
+
+// TestLoadOrRead: "-" reads the given reader as standard input, by name;
+// any other path is loaded.
+func TestLoadOrRead(t *testing.T) {
+	cfg, err := LoadOrRead(StdinPath, strings.NewReader("nonMasqueradeCIDRs: [192.0.2.0/24]\n"), Options{})
+	if err != nil || len(cfg.NonMasqueradeCIDRs) != 1 || !slices.Equal(cfg.Files, []string{StdinName}) {
+		t.Errorf("stdin: %+v, %v; want one CIDR from %s", cfg, err, StdinName)
+	}
+	path := filepath.Join(t.TempDir(), "missing")
+	if _, err := LoadOrRead(path, strings.NewReader("not read"), Options{}); err != nil {
+		t.Errorf("a missing file: %v, want the defaults", err)
+	}
+	if DisplayName(StdinPath) != StdinName || DisplayName(path) != path {
+		t.Errorf("DisplayName: %q, %q", DisplayName(StdinPath), DisplayName(path))
 	}
 }

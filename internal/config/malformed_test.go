@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -50,14 +51,15 @@ const (
 // elf is the start of an x86-64 executable.
 const elf = "\x7fELF\x02\x01\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x02\x00>\x00\x01\x00\x00\x00\x40\x10\x40\x00"
 
+// malformedCases are the texts TestLoadMalformed loads; functions build
+// them, so that the megabyte-long ones exist only while a test runs.
 func malformedCases() []malformedCase {
-	// The unknown keys are warnings; the entries are placed where the
-	// anchored list writes them.
-	var bomb []want
-	for i := range 10 {
-		bomb = append(bomb, want{line: 10, col: 8 + 4*i, field: entryName(keyCIDRs, i), msg: "must be a CIDR string, not a list", fix: "such as"})
-	}
-	textFix := "a config is UTF-8 text"
+	return slices.Concat(acceptedMalformed(), rejectedMalformed(), textAndSizeCases())
+}
+
+// acceptedMalformed are texts that editors and tools mangle, and
+// ip-masq-agent accepted: masqd reads them, some with a warning.
+func acceptedMalformed() []malformedCase {
 	return []malformedCase{
 		// Accepted, though editors and tools mangle them.
 		{name: "UTF-8 BOM", text: "\ufeffnonMasqueradeCIDRs: [10.0.0.0/8]\n", cidrs: 1},
@@ -70,8 +72,17 @@ func malformedCases() []malformedCase {
 		// ip-masq-agent applied the last of two equal keys.
 		{name: "duplicate key", text: "masqLinkLocal: true\nresyncInterval: 60s\nmasqLinkLocal: false\n", cidrs: 3, warns: 1},
 		{name: "duplicate key, JSON", text: `{"cidrLimit": 5, "cidrLimit": 6}`, cidrs: 3, warns: 1},
+	}
+}
 
-		// Rejected.
+// rejectedMalformed are broken YAML and JSON, and values out of range.
+func rejectedMalformed() []malformedCase {
+	// The entries are placed where the anchored list writes them.
+	var bomb []want
+	for i := range 10 {
+		bomb = append(bomb, want{line: 10, col: 8 + 4*i, field: entryName(keyCIDRs, i), msg: "must be a CIDR string, not a list", fix: "such as"})
+	}
+	return []malformedCase{
 		{name: "tab indentation", text: "nonMasqueradeCIDRs:\n\t- 10.0.0.0/8\n",
 			wants: []want{{line: 2, col: 1, msg: "a tab in the indentation", fix: "indent with spaces"}}},
 		{name: "tab indentation, CRLF", text: "nonMasqueradeCIDRs:\r\n  - 10.0.0.0/8\r\n\t- 192.0.2.0/24\r\n",
@@ -101,6 +112,14 @@ func malformedCases() []malformedCase {
 		// masqd, and each key's warning says what the file is (TestCompat).
 		{name: "the ConfigMap manifest instead of its config", text: "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ip-masq-agent\ndata:\n  config: |\n    nonMasqueradeCIDRs: [10.0.0.0/8]\n",
 			cidrs: 3, warns: 4},
+	}
+}
+
+// textAndSizeCases are files that are not text, and texts too long or too
+// deep.
+func textAndSizeCases() []malformedCase {
+	textFix := "a config is UTF-8 text"
+	return []malformedCase{
 		{name: "binary garbage", text: elf,
 			wants: []want{{line: 1, col: 1, msg: "control character U+007F is not text", fix: textFix}}},
 		{name: "every byte", text: func() string {

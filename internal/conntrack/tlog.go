@@ -25,6 +25,7 @@ import (
 type TranslationLog struct {
 	ns     *os.File
 	w      io.Writer
+	file   *os.File // what OpenTranslationLog opened; Run closes it
 	buffer int
 
 	// Lines counts the lines written, start and end.
@@ -53,6 +54,26 @@ func NewTranslationLog(nsPath string, w io.Writer, buffer int) (*TranslationLog,
 	return l, nil
 }
 
+// OpenTranslationLog returns a log as NewTranslationLog does that appends
+// to the file at path, created if missing, or writes to stdout when path
+// is "-". Run closes the file.
+func OpenTranslationLog(path string, stdout io.Writer, nsPath string, buffer int) (*TranslationLog, error) {
+	if path == "-" {
+		return NewTranslationLog(nsPath, stdout, buffer)
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	l, err := NewTranslationLog(nsPath, f, buffer)
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	l.file = f
+	return l, nil
+}
+
 // eventBuffer is the event socket's receive buffer: bursts of connections
 // queue here before the reader drains them.
 const eventBuffer = 16 << 20
@@ -70,10 +91,14 @@ type logLine struct {
 }
 
 // Run listens and writes until ctx ends, then releases the namespace
-// handle. It returns nil then, or the error that stopped it.
+// handle and the file OpenTranslationLog opened. It returns nil then, or
+// the error that stopped it.
 func (l *TranslationLog) Run(ctx context.Context) error {
 	if l.ns != nil {
 		defer l.ns.Close()
+	}
+	if l.file != nil {
+		defer l.file.Close()
 	}
 	cfg := &netlink.Config{}
 	if l.ns != nil {

@@ -7,6 +7,8 @@ import (
 	"net/netip"
 	"os"
 	"slices"
+	"strconv"
+	"strings"
 
 	"github.com/mdlayher/netlink"
 	"golang.org/x/sys/unix"
@@ -28,6 +30,20 @@ func (t Translation) String() string {
 	return fmt.Sprintf("%s %s -> %s -> %s", t.Proto, t.Pod, t.Node, t.Dst)
 }
 
+// TranslationsText is the text form of ts, as `masqd flows` prints it: a
+// table with a heading, or a line that says there are none.
+func TranslationsText(ts []Translation) string {
+	if len(ts) == 0 {
+		return "no matching translations in conntrack\n"
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "%-7s %-45s %-45s %s\n", "PROTO", "POD", "NODE (TRANSLATED)", "DESTINATION")
+	for _, t := range ts {
+		fmt.Fprintf(&b, "%-7s %-45s %-45s %s\n", t.Proto, t.Pod, t.Node, t.Dst)
+	}
+	return b.String()
+}
+
 // Match selects translations; a zero field matches everything.
 type Match struct {
 	// Port is the translated source port (as a firewall or abuse report
@@ -37,6 +53,38 @@ type Match struct {
 	Pod netip.Addr
 	// Dst is a destination prefix.
 	Dst netip.Prefix
+}
+
+// ParseMatch reads the filters of masqd flows, --port, --pod and
+// --destination, which its errors name; an empty one matches everything.
+func ParseMatch(port, pod, dst string) (Match, error) {
+	var m Match
+	if port != "" {
+		p, err := strconv.ParseUint(port, 10, 16)
+		if err != nil || p == 0 {
+			return m, fmt.Errorf("--port: %q is not a port; give the node's translated source port, 1-65535", port)
+		}
+		m.Port = uint16(p)
+	}
+	if pod != "" {
+		a, err := netip.ParseAddr(pod)
+		if err != nil {
+			return m, fmt.Errorf("--pod: %q is not an IP address; give the pod's address", pod)
+		}
+		m.Pod = a.Unmap()
+	}
+	if dst != "" {
+		p, err := netip.ParsePrefix(dst)
+		if err != nil {
+			a, aerr := netip.ParseAddr(dst)
+			if aerr != nil {
+				return m, fmt.Errorf("--destination: %q is neither an address nor a CIDR", dst)
+			}
+			p = netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen())
+		}
+		m.Dst = p.Masked()
+	}
+	return m, nil
 }
 
 func (m Match) matches(t Translation) bool {

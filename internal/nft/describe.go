@@ -55,15 +55,12 @@ func (d *describer) add(s string) {
 	d.parts = append(d.parts, s)
 }
 
+// expr adds what e loads to the registers, or the words of what it tests
+// or does to the rule's text.
 func (d *describer) expr(e expr.Any) {
 	switch e := e.(type) {
 	case *expr.Meta:
-		name := map[expr.MetaKey]string{expr.MetaKeyNFPROTO: "meta nfproto", expr.MetaKeyL4PROTO: "meta l4proto",
-			expr.MetaKeyMARK: "meta mark", expr.MetaKeyOIFNAME: "oifname", expr.MetaKeyIIFNAME: "iifname"}[e.Key]
-		if name == "" {
-			name = fmt.Sprintf("meta key %d", e.Key)
-		}
-		d.loads[e.Register] = load{what: name, bits: -1}
+		d.loads[e.Register] = metaLoad(e)
 	case *expr.Payload:
 		l := payloadLoad(e)
 		d.loads[e.DestRegister] = l
@@ -71,18 +68,7 @@ func (d *describer) expr(e expr.Any) {
 			d.nfproto = ""
 		}
 	case *expr.Fib:
-		what := "fib"
-		if e.FlagDADDR {
-			what += " daddr"
-		} else if e.FlagSADDR {
-			what += " saddr"
-		}
-		if e.ResultADDRTYPE {
-			what += " type"
-		} else if e.ResultOIF {
-			what += " oif"
-		}
-		d.loads[e.Register] = load{what: what, bits: -1}
+		d.loads[e.Register] = fibLoad(e)
 	case *expr.Numgen:
 		kind := "inc"
 		if e.Type == unix.NFT_NG_RANDOM {
@@ -90,27 +76,11 @@ func (d *describer) expr(e expr.Any) {
 		}
 		d.loads[e.Register] = load{what: fmt.Sprintf("numgen %s mod %d", kind, e.Modulus), bits: -1}
 	case *expr.Bitwise:
-		l := d.loads[e.SourceRegister]
-		if l.addrLen > 0 && len(e.Mask) > 0 {
-			ones := 0
-			for _, b := range e.Mask {
-				ones += bits.OnesCount8(b)
-			}
-			l.bits = ones
-		}
-		d.loads[e.DestRegister] = l
+		d.loads[e.DestRegister] = d.masked(e)
 	case *expr.Immediate:
 		d.loads[e.Register] = load{data: e.Data, bits: -1}
 	case *expr.Cmp:
-		l := d.loads[e.Register]
-		op := map[expr.CmpOp]string{expr.CmpOpEq: "", expr.CmpOpNeq: "!= ", expr.CmpOpLt: "< ",
-			expr.CmpOpLte: "<= ", expr.CmpOpGt: "> ", expr.CmpOpGte: ">= "}[e.Op]
-		text := op + cmpValue(l, e.Data)
-		if l.what == "meta nfproto" && e.Op == expr.CmpOpEq {
-			d.nfproto = "meta nfproto " + text
-			return
-		}
-		d.add(l.what + " " + text)
+		d.cmp(e)
 	case *expr.Lookup:
 		op := ""
 		if e.Invert {
@@ -122,30 +92,90 @@ func (d *describer) expr(e expr.Any) {
 	case *expr.Verdict:
 		d.add(verdictText(e))
 	case *expr.Masq:
-		s := "masquerade"
-		if e.ToPorts {
-			s += " to :" + portsText(d.loads[e.RegProtoMin].data, d.loads[e.RegProtoMax].data, e.RegProtoMax != 0)
-		}
-		if e.FullyRandom {
-			s += " fully-random"
-		}
-		d.add(s)
+		d.add(d.masqText(e))
 	case *expr.NAT:
-		s := map[expr.NATType]string{expr.NATTypeSourceNAT: "snat", expr.NATTypeDestNAT: "dnat"}[e.Type]
-		fam := "ip"
-		if e.Family == unix.NFPROTO_IPV6 {
-			fam = "ip6"
-		}
-		if a, ok := netip.AddrFromSlice(d.loads[e.RegAddrMin].data); ok && e.RegAddrMin != 0 {
-			s += " " + fam + " to " + a.String()
-		}
-		if e.FullyRandom {
-			s += " fully-random"
-		}
-		d.add(s)
+		d.add(d.natText(e))
 	default:
 		d.add(strings.ToLower(strings.TrimPrefix(fmt.Sprintf("%T", e), "*expr.")))
 	}
+}
+
+func metaLoad(e *expr.Meta) load {
+	name := map[expr.MetaKey]string{expr.MetaKeyNFPROTO: "meta nfproto", expr.MetaKeyL4PROTO: "meta l4proto",
+		expr.MetaKeyMARK: "meta mark", expr.MetaKeyOIFNAME: "oifname", expr.MetaKeyIIFNAME: "iifname"}[e.Key]
+	if name == "" {
+		name = fmt.Sprintf("meta key %d", e.Key)
+	}
+	return load{what: name, bits: -1}
+}
+
+func fibLoad(e *expr.Fib) load {
+	what := "fib"
+	if e.FlagDADDR {
+		what += " daddr"
+	} else if e.FlagSADDR {
+		what += " saddr"
+	}
+	if e.ResultADDRTYPE {
+		what += " type"
+	} else if e.ResultOIF {
+		what += " oif"
+	}
+	return load{what: what, bits: -1}
+}
+
+// masked is an address load with a bitwise mask applied: a prefix of the
+// mask's length.
+func (d *describer) masked(e *expr.Bitwise) load {
+	l := d.loads[e.SourceRegister]
+	if l.addrLen > 0 && len(e.Mask) > 0 {
+		ones := 0
+		for _, b := range e.Mask {
+			ones += bits.OnesCount8(b)
+		}
+		l.bits = ones
+	}
+	return l
+}
+
+// cmp adds a comparison, or holds back `meta nfproto` until it knows
+// whether an address match implies it.
+func (d *describer) cmp(e *expr.Cmp) {
+	l := d.loads[e.Register]
+	op := map[expr.CmpOp]string{expr.CmpOpEq: "", expr.CmpOpNeq: "!= ", expr.CmpOpLt: "< ",
+		expr.CmpOpLte: "<= ", expr.CmpOpGt: "> ", expr.CmpOpGte: ">= "}[e.Op]
+	text := op + cmpValue(l, e.Data)
+	if l.what == "meta nfproto" && e.Op == expr.CmpOpEq {
+		d.nfproto = "meta nfproto " + text
+		return
+	}
+	d.add(l.what + " " + text)
+}
+
+func (d *describer) masqText(e *expr.Masq) string {
+	s := "masquerade"
+	if e.ToPorts {
+		s += " to :" + portsText(d.loads[e.RegProtoMin].data, d.loads[e.RegProtoMax].data, e.RegProtoMax != 0)
+	}
+	if e.FullyRandom {
+		s += " fully-random"
+	}
+	return s
+}
+
+func (d *describer) natText(e *expr.NAT) string {
+	s := map[expr.NATType]string{expr.NATTypeSourceNAT: "snat", expr.NATTypeDestNAT: "dnat"}[e.Type]
+	fam := "ip"
+	if e.Family == unix.NFPROTO_IPV6 {
+		fam = "ip6"
+	}
+	if a, ok := netip.AddrFromSlice(d.loads[e.RegAddrMin].data); ok && e.RegAddrMin != 0 {
+		s += " " + fam + " to " + a.String()
+	}
+	if e.FullyRandom {
+		s += " fully-random"
+	}
+	return s
 }
 
 func familyOfLen(n int) string {

@@ -7,6 +7,8 @@
 // Trace answers which rule decides a packet (tracer tests), and Explain
 // answers for an address or a whole prefix which rule and config entry
 // decide, split into the sub-ranges that differ (`masqd explain`).
+// ExplainText, Diff.WriteText and CheckText are the text forms of those
+// answers, as String is the Ruleset's, so the CLI only prints them.
 //
 // Conn is the only code in masqd that talks to the kernel's nftables, and
 // this is the only package that imports google/nftables or netlink. Conn.Sync

@@ -161,80 +161,83 @@ func configMap(t testing.TB, dir string) (update func(ts, content string)) {
 	return update
 }
 
+// fileChanges are the ways a config file changes; each must fire the watch.
+var fileChanges = []struct {
+	name string
+	// setup prepares dir, with elsewhere a second directory, before the
+	// watch starts on dir/config.
+	setup func(t *testing.T, dir, elsewhere string)
+	act   func(t *testing.T, dir, elsewhere string)
+}{{
+	name:  "write in place",
+	setup: func(t *testing.T, dir, _ string) { write(t, filepath.Join(dir, "config"), "a") },
+	act: func(t *testing.T, dir, _ string) {
+		f, err := os.OpenFile(filepath.Join(dir, "config"), os.O_WRONLY|os.O_TRUNC, 0)
+		must(t, err)
+		_, err = f.WriteString("b")
+		must(t, errors.Join(err, f.Close()))
+	},
+}, {
+	name:  "editor writes a temp file and renames it over",
+	setup: func(t *testing.T, dir, _ string) { write(t, filepath.Join(dir, "config"), "a") },
+	act: func(t *testing.T, dir, _ string) {
+		tmp := filepath.Join(dir, ".config.swp")
+		write(t, tmp, "b")
+		must(t, os.Rename(tmp, filepath.Join(dir, "config")))
+	},
+}, {
+	name:  "delete",
+	setup: func(t *testing.T, dir, _ string) { write(t, filepath.Join(dir, "config"), "a") },
+	act:   func(t *testing.T, dir, _ string) { must(t, os.Remove(filepath.Join(dir, "config"))) },
+}, {
+	name:  "create",
+	setup: func(*testing.T, string, string) {},
+	act:   func(t *testing.T, dir, _ string) { write(t, filepath.Join(dir, "config"), "a") },
+}, {
+	name:  "chmod",
+	setup: func(t *testing.T, dir, _ string) { write(t, filepath.Join(dir, "config"), "a") },
+	act:   func(t *testing.T, dir, _ string) { must(t, os.Chmod(filepath.Join(dir, "config"), 0o600)) },
+}, {
+	name:  "ConfigMap symlink swap",
+	setup: func(t *testing.T, dir, _ string) { configMap(t, dir) },
+	act: func(t *testing.T, dir, _ string) {
+		// Done by hand here, so the case shows each step kubelet takes.
+		b := filepath.Join(dir, "..2026_b")
+		must(t, os.Mkdir(b, 0o755))
+		write(t, filepath.Join(b, "config"), "b")
+		must(t, os.Symlink("..2026_b", filepath.Join(dir, "..data_tmp")))
+		must(t, os.Rename(filepath.Join(dir, "..data_tmp"), filepath.Join(dir, "..data")))
+		must(t, os.RemoveAll(filepath.Join(dir, "..2026_01_01_00_00_00.000000001")))
+	},
+}, {
+	name: "symlink target in another directory written in place",
+	setup: func(t *testing.T, dir, elsewhere string) {
+		write(t, filepath.Join(elsewhere, "real"), "a")
+		must(t, os.Symlink(filepath.Join(elsewhere, "real"), filepath.Join(dir, "config")))
+	},
+	act: func(t *testing.T, _, elsewhere string) { write(t, filepath.Join(elsewhere, "real"), "b") },
+}, {
+	name: "dangling symlink's target created",
+	setup: func(t *testing.T, dir, elsewhere string) {
+		must(t, os.Symlink(filepath.Join(elsewhere, "real"), filepath.Join(dir, "config")))
+	},
+	act: func(t *testing.T, _, elsewhere string) { write(t, filepath.Join(elsewhere, "real"), "a") },
+}, {
+	name: "symlink re-pointed",
+	setup: func(t *testing.T, dir, elsewhere string) {
+		write(t, filepath.Join(elsewhere, "real"), "a")
+		must(t, os.Symlink(filepath.Join(elsewhere, "real"), filepath.Join(dir, "config")))
+	},
+	act: func(t *testing.T, dir, elsewhere string) {
+		write(t, filepath.Join(elsewhere, "real2"), "b")
+		tmp := filepath.Join(dir, "config.tmp")
+		must(t, os.Symlink(filepath.Join(elsewhere, "real2"), tmp))
+		must(t, os.Rename(tmp, filepath.Join(dir, "config")))
+	},
+}}
+
 func TestFileConfigChangesFire(t *testing.T) {
-	for _, tc := range []struct {
-		name string
-		// setup prepares dir, with elsewhere a second directory, before the
-		// watch starts on dir/config.
-		setup func(t *testing.T, dir, elsewhere string)
-		act   func(t *testing.T, dir, elsewhere string)
-	}{{
-		name:  "write in place",
-		setup: func(t *testing.T, dir, _ string) { write(t, filepath.Join(dir, "config"), "a") },
-		act: func(t *testing.T, dir, _ string) {
-			f, err := os.OpenFile(filepath.Join(dir, "config"), os.O_WRONLY|os.O_TRUNC, 0)
-			must(t, err)
-			_, err = f.WriteString("b")
-			must(t, errors.Join(err, f.Close()))
-		},
-	}, {
-		name:  "editor writes a temp file and renames it over",
-		setup: func(t *testing.T, dir, _ string) { write(t, filepath.Join(dir, "config"), "a") },
-		act: func(t *testing.T, dir, _ string) {
-			tmp := filepath.Join(dir, ".config.swp")
-			write(t, tmp, "b")
-			must(t, os.Rename(tmp, filepath.Join(dir, "config")))
-		},
-	}, {
-		name:  "delete",
-		setup: func(t *testing.T, dir, _ string) { write(t, filepath.Join(dir, "config"), "a") },
-		act:   func(t *testing.T, dir, _ string) { must(t, os.Remove(filepath.Join(dir, "config"))) },
-	}, {
-		name:  "create",
-		setup: func(*testing.T, string, string) {},
-		act:   func(t *testing.T, dir, _ string) { write(t, filepath.Join(dir, "config"), "a") },
-	}, {
-		name:  "chmod",
-		setup: func(t *testing.T, dir, _ string) { write(t, filepath.Join(dir, "config"), "a") },
-		act:   func(t *testing.T, dir, _ string) { must(t, os.Chmod(filepath.Join(dir, "config"), 0o600)) },
-	}, {
-		name:  "ConfigMap symlink swap",
-		setup: func(t *testing.T, dir, _ string) { configMap(t, dir) },
-		act: func(t *testing.T, dir, _ string) {
-			// Done by hand here, so the case shows each step kubelet takes.
-			b := filepath.Join(dir, "..2026_b")
-			must(t, os.Mkdir(b, 0o755))
-			write(t, filepath.Join(b, "config"), "b")
-			must(t, os.Symlink("..2026_b", filepath.Join(dir, "..data_tmp")))
-			must(t, os.Rename(filepath.Join(dir, "..data_tmp"), filepath.Join(dir, "..data")))
-			must(t, os.RemoveAll(filepath.Join(dir, "..2026_01_01_00_00_00.000000001")))
-		},
-	}, {
-		name: "symlink target in another directory written in place",
-		setup: func(t *testing.T, dir, elsewhere string) {
-			write(t, filepath.Join(elsewhere, "real"), "a")
-			must(t, os.Symlink(filepath.Join(elsewhere, "real"), filepath.Join(dir, "config")))
-		},
-		act: func(t *testing.T, _, elsewhere string) { write(t, filepath.Join(elsewhere, "real"), "b") },
-	}, {
-		name: "dangling symlink's target created",
-		setup: func(t *testing.T, dir, elsewhere string) {
-			must(t, os.Symlink(filepath.Join(elsewhere, "real"), filepath.Join(dir, "config")))
-		},
-		act: func(t *testing.T, _, elsewhere string) { write(t, filepath.Join(elsewhere, "real"), "a") },
-	}, {
-		name: "symlink re-pointed",
-		setup: func(t *testing.T, dir, elsewhere string) {
-			write(t, filepath.Join(elsewhere, "real"), "a")
-			must(t, os.Symlink(filepath.Join(elsewhere, "real"), filepath.Join(dir, "config")))
-		},
-		act: func(t *testing.T, dir, elsewhere string) {
-			write(t, filepath.Join(elsewhere, "real2"), "b")
-			tmp := filepath.Join(dir, "config.tmp")
-			must(t, os.Symlink(filepath.Join(elsewhere, "real2"), tmp))
-			must(t, os.Rename(tmp, filepath.Join(dir, "config")))
-		},
-	}} {
+	for _, tc := range fileChanges {
 		t.Run(tc.name, func(t *testing.T) {
 			dir, elsewhere := t.TempDir(), t.TempDir()
 			tc.setup(t, dir, elsewhere)

@@ -107,28 +107,18 @@ func metricValue(t *testing.T, p *agentProc, sample string) float64 {
 func TestConntrackReconcile(t *testing.T) {
 	b := newBed(t)
 	startEcho(t, b)
-	if out, err := b.Exec(t.Context(), b.NodeNS, "ip", "addr", "add", foreignAddr.String()+"/24", "dev", "n1"); err != nil {
-		t.Fatalf("add the foreign SNAT address: %v: %s", err, out)
-	}
-	if out, err := b.Exec(t.Context(), b.NodeNS, "sh", "-c", "echo '"+foreignSNAT+"' | nft -f -"); err != nil {
-		t.Fatalf("add the foreign table: %v: %s", err, out)
-	}
+	addForeignSNAT(t, b)
 	cfg := writeConfig(t, ctBefore)
 	p, url := startAgent(t, b, cfg, "--enable-ipv6")
 	eventually(t, 5*time.Second, "ready at start", statusIs(url+"/readyz", 200))
 
-	type flow struct {
-		name          string
-		f             *testbed.Flow
-		before, after netip.Addr
-	}
-	flows := []flow{
+	flows := []ctFlow{
 		{"udp to 192.168.5.10", udpFlow(t, b, 40000, "192.168.5.10"), testbed.PodIP4, testbed.NodeIP4},
 		{"udp to 11.11.11.11", udpFlow(t, b, 40001, "11.11.11.11"), testbed.NodeIP4, testbed.PodIP4},
 		{"udp to fd00:96::10", udpFlow(t, b, 40002, "fd00:96::10"), testbed.PodIP6, testbed.NodeIP6},
 		{"udp to 2001:db8:1::10", udpFlow(t, b, 40003, "2001:db8:1::10"), testbed.NodeIP6, testbed.PodIP6},
 	}
-	same := []flow{
+	same := []ctFlow{
 		{"unrelated udp to 10.96.0.10", udpFlow(t, b, 40004, "10.96.0.10"), testbed.PodIP4, testbed.PodIP4},
 		{"unrelated udp to 203.0.113.10", udpFlow(t, b, 40005, "203.0.113.10"), testbed.NodeIP4, testbed.NodeIP4},
 		{"foreign-translated udp to 172.20.0.10", udpFlow(t, b, 40010, "172.20.0.10"), foreignAddr, foreignAddr},
@@ -143,10 +133,10 @@ func TestConntrackReconcile(t *testing.T) {
 	// of the write, then back.
 	for i, step := range []struct {
 		name, cfg string
-		want      func(flow) netip.Addr
+		want      func(ctFlow) netip.Addr
 	}{
-		{"change", ctAfter, func(f flow) netip.Addr { return f.after }},
-		{"change back", ctBefore, func(f flow) netip.Addr { return f.before }},
+		{"change", ctAfter, func(f ctFlow) netip.Addr { return f.after }},
+		{"change back", ctBefore, func(f ctFlow) netip.Addr { return f.before }},
 	} {
 		written := time.Now()
 		replaceFile(t, cfg, step.cfg)
@@ -163,6 +153,43 @@ func TestConntrackReconcile(t *testing.T) {
 			return nil
 		})
 	}
+	checkUntouched(t, p, same)
+	// The sync log names the changed ranges and what went.
+	out, err := os.ReadFile(p.log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	logLine := regexp.MustCompile(`synced.*"conntrack": \{"changed_ranges": \[[^]]*"192\.168\.0\.0/16"[^]]*\].*"removed": 5`)
+	if !logLine.Match(out) {
+		t.Errorf("no sync log line names 192.168.0.0/16 and 5 removed entries:\n%s", out)
+	}
+}
+
+// ctFlow is a flow of TestConntrackReconcile and the source the world sees
+// for it before and after the config change.
+type ctFlow struct {
+	name          string
+	f             *testbed.Flow
+	before, after netip.Addr
+}
+
+// addForeignSNAT gives the node foreignAddr and a table of another owner
+// that translates some flows to it.
+func addForeignSNAT(t *testing.T, b *testbed.Bed) {
+	t.Helper()
+	if out, err := b.Exec(t.Context(), b.NodeNS, "ip", "addr", "add", foreignAddr.String()+"/24", "dev", "n1"); err != nil {
+		t.Fatalf("add the foreign SNAT address: %v: %s", err, out)
+	}
+	if out, err := b.Exec(t.Context(), b.NodeNS, "sh", "-c", "echo '"+foreignSNAT+"' | nft -f -"); err != nil {
+		t.Fatalf("add the foreign table: %v: %s", err, out)
+	}
+}
+
+// checkUntouched checks that the flows in same kept their source and their
+// replies throughout, and that no TCP entry was removed and no reconcile
+// failed under --conntrack-reconcile=udp.
+func checkUntouched(t *testing.T, p *agentProc, same []ctFlow) {
+	t.Helper()
 	time.Sleep(5 * flowInterval)
 	for _, f := range same {
 		if s := f.f.Seen(); len(s) != 1 || s[0].Source.Addr() != f.before {
@@ -180,15 +207,6 @@ func TestConntrackReconcile(t *testing.T) {
 	}
 	if n := metricValue(t, p, "masqd_conntrack_reconcile_errors_total"); n != 0 {
 		t.Errorf("%v reconcile errors", n)
-	}
-	// The sync log names the changed ranges and what went.
-	out, err := os.ReadFile(p.log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	logLine := regexp.MustCompile(`synced.*"conntrack": \{"changed_ranges": \[[^]]*"192\.168\.0\.0/16"[^]]*\].*"removed": 5`)
-	if !logLine.Match(out) {
-		t.Errorf("no sync log line names 192.168.0.0/16 and 5 removed entries:\n%s", out)
 	}
 }
 

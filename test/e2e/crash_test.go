@@ -202,27 +202,59 @@ func TestCrashDuringSync(t *testing.T) {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	expectState := func(want crashConfig) {
-		t.Helper()
-		got, err := crashState(ctx, b, cfgA, cfgB)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got != want.name {
-			t.Fatalf("the kernel holds %s, want %s", got, want.name)
-		}
-	}
+	c := &crashRun{t: t, b: b, ctx: ctx, cfgA: cfgA, cfgB: cfgB}
+	create := c.killDuringCreate()
 
+	// A full swap, timed.
+	full := onceTimed(t, b, cfgB.path)
+	c.expectState(cfgB)
+	t.Logf("%d CIDRs per config: A merges to %d intervals, B to %d; masqd --once took %v to create A, %v to swap to B",
+		crashCIDRs, len(cfgA.intervals), len(cfgB.intervals), create, full)
+
+	from := c.killDuringSwaps(full)
+	c.checkMixSeen(from)
+
+	// The last config is B, and traffic follows it.
+	onceTimed(t, b, cfgB.path)
+	c.expectState(cfgB)
+	checkTraffic(t, b, expect{"172.20.0.10": false, "10.96.0.10": true, "192.168.5.10": false, "11.11.11.11": true})
+}
+
+// crashRun is what the steps of TestCrashDuringSync share.
+type crashRun struct {
+	t          *testing.T
+	b          *testbed.Bed
+	ctx        context.Context
+	cfgA, cfgB crashConfig
+	r          *rand.Rand // from crashSeed, set by killDuringCreate
+}
+
+// expectState fails the test unless the kernel holds want.
+func (c *crashRun) expectState(want crashConfig) {
+	c.t.Helper()
+	got, err := crashState(c.ctx, c.b, c.cfgA, c.cfgB)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	if got != want.name {
+		c.t.Fatalf("the kernel holds %s, want %s", got, want.name)
+	}
+}
+
+// killDuringCreate kills masqd --once while it creates the table with A,
+// expects no table or all of A, and returns how long a create of A took.
+func (c *crashRun) killDuringCreate() time.Duration {
+	t, b, ctx, cfgA := c.t, c.b, c.ctx, c.cfgA
 	// A kill while masqd creates the table leaves no table or all of it.
 	// The kill comes within 1.2 times the time a create took.
 	create := onceTimed(t, b, cfgA.path)
-	expectState(cfgA)
+	c.expectState(cfgA)
 	if out, err := b.Exec(ctx, b.NodeNS, "nft", "delete", "table", "inet", nft.DefaultTable); err != nil {
 		t.Fatalf("nft delete table: %v\n%s", err, out)
 	}
 	seed := crashSeed(t)
-	r := rand.New(rand.NewPCG(seed, 0))
-	delay := time.Duration(r.Int64N(int64(create) * 6 / 5))
+	c.r = rand.New(rand.NewPCG(seed, 0))
+	delay := time.Duration(c.r.Int64N(int64(create) * 6 / 5))
 	killed := onceKilled(t, b, cfgA.path, delay)
 	got, err := crashState(ctx, b, cfgA)
 	if err != nil || (got != "no table" && got != cfgA.name) {
@@ -230,14 +262,16 @@ func TestCrashDuringSync(t *testing.T) {
 	}
 	t.Logf("kill during the create, after %v (killed: %v): kernel held %s", delay.Round(time.Millisecond), killed, got)
 	onceTimed(t, b, cfgA.path)
-	expectState(cfgA)
+	c.expectState(cfgA)
+	return create
+}
 
-	// A full swap, timed.
-	full := onceTimed(t, b, cfgB.path)
-	expectState(cfgB)
-	t.Logf("%d CIDRs per config: A merges to %d intervals, B to %d; masqd --once took %v to create A, %v to swap to B",
-		crashCIDRs, len(cfgA.intervals), len(cfgB.intervals), create, full)
-
+// killDuringSwaps kills masqd --once during swaps between A and B, at
+// random points of a swap that took about full, and expects one whole
+// config in the kernel after each kill. It returns the config the kernel
+// holds at the end.
+func (c *crashRun) killDuringSwaps(full time.Duration) crashConfig {
+	t, b, ctx, cfgA, cfgB := c.t, c.b, c.ctx, c.cfgA, c.cfgB
 	// Each round kills the swap from the config the kernel holds to the
 	// other one, then converges on the other one; the next round goes back.
 	budget := 10 * time.Minute
@@ -258,7 +292,7 @@ func TestCrashDuringSync(t *testing.T) {
 		if i%2 == 1 {
 			lo = hi * 2 / 3
 		}
-		delay := lo + time.Duration(r.Int64N(int64(hi-lo)))
+		delay := lo + time.Duration(c.r.Int64N(int64(hi-lo)))
 		killed := onceKilled(t, b, to.path, delay)
 		readStart := time.Now()
 		got, err := crashState(ctx, b, from, to)
@@ -280,7 +314,7 @@ func TestCrashDuringSync(t *testing.T) {
 			t.Errorf("round %d: the kernel holds %s after the kill, want %s or %s", i, got, from.name, to.name)
 		}
 		full = onceTimed(t, b, to.path)
-		expectState(to)
+		c.expectState(to)
 		t.Logf("round %d: %s → %s, kill after %v: kernel held %s (read back in %v); the swap then took %v; round took %v",
 			i, from.name, to.name, delay.Round(time.Millisecond), got, read.Round(time.Millisecond), full.Round(time.Millisecond), time.Since(roundStart).Round(time.Millisecond))
 		from, to = to, from
@@ -290,12 +324,18 @@ func TestCrashDuringSync(t *testing.T) {
 	}
 	t.Logf("%d rounds in %v: killed before the commit %d, after it %d, finished before the kill %d; mixed tables %d",
 		rounds, time.Since(start).Round(time.Millisecond), before, after, finished, mixes)
+	return from
+}
 
+// checkMixSeen checks that crashState itself notices a mix: B plus one
+// interval of A only. from is the config the kernel holds.
+func (c *crashRun) checkMixSeen(from crashConfig) {
+	t, b, ctx, cfgA, cfgB := c.t, c.b, c.ctx, c.cfgA, c.cfgB
 	// The check itself sees a mix: B plus one interval of A only.
 	if from.name != cfgB.name {
 		onceTimed(t, b, cfgB.path)
 	}
-	expectState(cfgB)
+	c.expectState(cfgB)
 	var extra nft.Interval
 	for _, iv := range cfgA.intervals {
 		// The kernel refuses an element that overlaps one it holds.
@@ -312,9 +352,4 @@ func TestCrashDuringSync(t *testing.T) {
 	} else {
 		t.Logf("B plus %s from A is seen: %v", extra, err)
 	}
-
-	// The last config is B, and traffic follows it.
-	onceTimed(t, b, cfgB.path)
-	expectState(cfgB)
-	checkTraffic(t, b, expect{"172.20.0.10": false, "10.96.0.10": true, "192.168.5.10": false, "11.11.11.11": true})
 }

@@ -121,70 +121,25 @@ func TestSoak(t *testing.T) {
 	started := time.Now()
 	ctx, cancel := context.WithDeadline(context.Background(), started.Add(dur))
 	defer cancel()
-	type result struct {
-		dst   string
-		src   netip.Addr
-		err   error
-		stamp time.Duration
-	}
-	var (
-		mu     sync.Mutex
-		counts = map[string]int{}
-		wrong  []result
-		errs   []result
-		writes atomic.Int64
-	)
+	st := &soakTally{started: started, counts: map[string]int{}}
 	dsts := append(append(slices.Clone(soakExempt), soakMasq...), soakFlip)
-	record := func(r result) {
-		mu.Lock()
-		defer mu.Unlock()
-		if r.err != nil {
-			errs = append(errs, r)
-			return
-		}
-		counts[r.dst]++
-		switch {
-		case slices.Contains(soakExempt, r.dst) && r.src != testbed.PodIP4,
-			slices.Contains(soakMasq, r.dst) && r.src != testbed.NodeIP4:
-			wrong = append(wrong, r)
-		}
-	}
-
 	var wg sync.WaitGroup
 	// The connections: none starts after the deadline, and each has its
 	// own timeout, so none is cut short by the end of the run.
-	end := started.Add(dur)
 	for w := range 4 {
 		wg.Go(func() {
-			for i := w; time.Now().Before(end); i++ {
+			for i := w; time.Now().Before(started.Add(dur)); i++ {
 				dst := dsts[i%len(dsts)]
 				got, err := b.SourceSeen(context.Background(), netip.MustParseAddr(dst))
-				record(result{dst: dst, src: got.Addr(), err: err, stamp: time.Since(started)})
+				st.record(dst, got.Addr(), err)
 			}
 		})
 	}
 	// The writer: a new config every 25 ms, alternating.
 	writeErr := make(chan error, 1)
-	wg.Go(func() {
-		tick := time.NewTicker(25 * time.Millisecond)
-		defer tick.Stop()
-		for i := 1; ; i++ {
-			select {
-			case <-ctx.Done():
-				return
-			case <-tick.C:
-			}
-			if err := write(cfgs[i%2]); err != nil {
-				writeErr <- err
-				return
-			}
-			writes.Add(1)
-		}
-	})
+	wg.Go(func() { writeErr <- st.flipConfigs(ctx, write, cfgs) })
 	// The footprint after a warm-up, and progress every 10 s on long runs.
 	warm := min(dur/5, 10*time.Second)
-	progress := time.NewTicker(10 * time.Second)
-	defer progress.Stop()
 	select {
 	case <-time.After(warm):
 	case <-ctx.Done():
@@ -193,58 +148,141 @@ func TestSoak(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for ctx.Err() == nil {
-		select {
-		case <-progress.C:
-			mu.Lock()
-			n := 0
-			for _, c := range counts {
-				n += c
-			}
-			t.Logf("%v: %d connections, %d wrong, %d errors, %d config writes", time.Since(started).Round(time.Second), n, len(wrong), len(errs), writes.Load())
-			mu.Unlock()
-		case <-ctx.Done():
-		}
-	}
+	st.logProgress(ctx, t)
 	wg.Wait()
-	select {
-	case err := <-writeErr:
+	if err := <-writeErr; err != nil {
 		t.Fatalf("config write: %v", err)
-	default:
 	}
 	after, err := readStats(p)
 	if err != nil {
 		t.Fatal(err)
 	}
-
-	total := 0
-	for _, d := range slices.Sorted(maps.Keys(counts)) {
-		total += counts[d]
-		t.Logf("%-14s %6d connections", d, counts[d])
-	}
-	t.Logf("%v: %d connections, %d wrong NAT decisions, %d connection errors, %d config writes", dur, total, len(wrong), len(errs), writes.Load())
+	st.check(t, dur, dsts)
 	t.Logf("footprint after %v warm-up → end: goroutines %d → %d, open files %d → %d, RSS %d → %d KiB",
 		warm, before.goroutines, after.goroutines, before.fds, after.fds, before.rssKiB, after.rssKiB)
-	for _, r := range wrong[:min(len(wrong), 10)] {
-		t.Errorf("at %v: %s saw source %s: wrong NAT decision", r.stamp, r.dst, r.src)
-	}
-	for _, r := range errs[:min(len(errs), 10)] {
-		t.Errorf("at %v: %s: %v", r.stamp, r.dst, r.err)
-	}
-	for _, d := range dsts {
-		if counts[d] == 0 {
-			t.Errorf("no connection to %s", d)
-		}
-	}
-	if writes.Load() < int64(dur/(100*time.Millisecond)) {
-		t.Errorf("only %d config writes in %v", writes.Load(), dur)
-	}
 	if after.goroutines > before.goroutines+5 || after.fds > before.fds+5 || after.rssKiB > before.rssKiB+20<<10 {
 		t.Errorf("the agent grew: goroutines %d → %d, open files %d → %d, RSS %d → %d KiB",
 			before.goroutines, after.goroutines, before.fds, after.fds, before.rssKiB, after.rssKiB)
 	}
+	checkLastConfigWins(t, b, p, path, st.writes.Load())
+}
 
-	// The last write wins: the kernel converges to it, and no sync failed.
+// soakResult is one connection of TestSoak.
+type soakResult struct {
+	dst   string
+	src   netip.Addr
+	err   error
+	stamp time.Duration // since the start
+}
+
+// soakTally is what TestSoak's connections saw and how often its config
+// changed. Its methods may be called from any goroutine.
+type soakTally struct {
+	started time.Time
+	writes  atomic.Int64
+
+	mu     sync.Mutex
+	counts map[string]int // connections by destination
+	wrong  []soakResult   // wrong NAT decisions
+	errs   []soakResult   // failed connections
+}
+
+// record counts a connection to dst whose source the receiver saw as src.
+func (st *soakTally) record(dst string, src netip.Addr, err error) {
+	r := soakResult{dst: dst, src: src, err: err, stamp: time.Since(st.started)}
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if r.err != nil {
+		st.errs = append(st.errs, r)
+		return
+	}
+	st.counts[r.dst]++
+	switch {
+	case slices.Contains(soakExempt, r.dst) && r.src != testbed.PodIP4,
+		slices.Contains(soakMasq, r.dst) && r.src != testbed.NodeIP4:
+		st.wrong = append(st.wrong, r)
+	}
+}
+
+// total is the number of connections that got an answer.
+func (st *soakTally) total() int {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	n := 0
+	for _, c := range st.counts {
+		n += c
+	}
+	return n
+}
+
+// flipConfigs writes cfgs in turn, starting with the second, every 25 ms
+// until ctx ends, counting the writes. It returns the first write error.
+func (st *soakTally) flipConfigs(ctx context.Context, write func(string) error, cfgs [2]string) error {
+	tick := time.NewTicker(25 * time.Millisecond)
+	defer tick.Stop()
+	for i := 1; ; i++ {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tick.C:
+		}
+		if err := write(cfgs[i%2]); err != nil {
+			return err
+		}
+		st.writes.Add(1)
+	}
+}
+
+// logProgress logs the tally every 10 s until ctx ends.
+func (st *soakTally) logProgress(ctx context.Context, t *testing.T) {
+	progress := time.NewTicker(10 * time.Second)
+	defer progress.Stop()
+	for ctx.Err() == nil {
+		select {
+		case <-progress.C:
+			st.mu.Lock()
+			wrong, errs := len(st.wrong), len(st.errs)
+			st.mu.Unlock()
+			t.Logf("%v: %d connections, %d wrong, %d errors, %d config writes", time.Since(st.started).Round(time.Second), st.total(), wrong, errs, st.writes.Load())
+		case <-ctx.Done():
+		}
+	}
+}
+
+// check logs the tally of a run of dur and fails the test on any wrong NAT
+// decision or failed connection, a destination of dsts never reached, or
+// too few config writes.
+func (st *soakTally) check(t *testing.T, dur time.Duration, dsts []string) {
+	t.Helper()
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	total := 0
+	for _, d := range slices.Sorted(maps.Keys(st.counts)) {
+		total += st.counts[d]
+		t.Logf("%-14s %6d connections", d, st.counts[d])
+	}
+	writes := st.writes.Load()
+	t.Logf("%v: %d connections, %d wrong NAT decisions, %d connection errors, %d config writes", dur, total, len(st.wrong), len(st.errs), writes)
+	for _, r := range st.wrong[:min(len(st.wrong), 10)] {
+		t.Errorf("at %v: %s saw source %s: wrong NAT decision", r.stamp, r.dst, r.src)
+	}
+	for _, r := range st.errs[:min(len(st.errs), 10)] {
+		t.Errorf("at %v: %s: %v", r.stamp, r.dst, r.err)
+	}
+	for _, d := range dsts {
+		if st.counts[d] == 0 {
+			t.Errorf("no connection to %s", d)
+		}
+	}
+	if writes < int64(dur/(100*time.Millisecond)) {
+		t.Errorf("only %d config writes in %v", writes, dur)
+	}
+}
+
+// checkLastConfigWins checks that the kernel converges to the config last
+// written at path, and that no sync failed in the writes the agent saw.
+func checkLastConfigWins(t *testing.T, b *testbed.Bed, p *agentProc, path string, writes int64) {
+	t.Helper()
 	last, err := config.Load(path, config.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -277,7 +315,7 @@ func TestSoak(t *testing.T) {
 		}
 	}
 	t.Logf("%v syncs, %v failed", syncs, failed)
-	if failed > 0 || syncs < float64(writes.Load())/10 {
-		t.Errorf("%v syncs for %d writes, %v failed", syncs, writes.Load(), failed)
+	if failed > 0 || syncs < float64(writes)/10 {
+		t.Errorf("%v syncs for %d writes, %v failed", syncs, writes, failed)
 	}
 }

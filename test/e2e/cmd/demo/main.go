@@ -86,6 +86,28 @@ func run(ctx context.Context, w io.Writer, bin string, ipv6 bool) error {
 	fmt.Fprintln(w, "\nEach row is a real TCP connection from the pod; the receiver reports the source address it saw.")
 	fmt.Fprintf(w, "Every destination is an address of the world namespace the demo made: nothing leaves this machine.\n")
 	fmt.Fprintf(w, "Masqueraded means the node's address replaced the pod's (%s → %s).\n\n", testbed.PodIP4, testbed.NodeIP4)
+	if err := connect(ctx, w, b, ipv6); err != nil {
+		return err
+	}
+
+	// The table after the traffic, so that its counters mean something.
+	out, err := b.Exec(ctx, b.NodeNS, "nft", "list", "table", "inet", "masqd")
+	if err != nil {
+		return fmt.Errorf("nft list table inet masqd: %w: %s", err, out)
+	}
+	fmt.Fprintf(w, "\n$ nft list table inet masqd   # in the node's namespace, after those connections\n%s\n", out)
+	fmt.Fprintln(w, "Each counter is the number of the connections above that its rule decided: NAT rules see only a connection's first packet.")
+	if ipv6 {
+		fmt.Fprintln(w, "\nIPv6 has no default nonMasqueradeCIDRs (as in ip-masq-agent): list the cluster's IPv6 ranges to keep pod addresses.")
+	}
+	fmt.Fprintln(w, "\nRemoving the namespaces; nothing outside them was touched.")
+	return nil
+}
+
+// connect makes one TCP connection from the pod to each destination of the
+// test bed and prints a row per connection: the source the receiver saw,
+// and whether that is the node's address.
+func connect(ctx context.Context, w io.Writer, b *testbed.Bed, ipv6 bool) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "DESTINATION\tWHAT IT IS\tSOURCE SEEN\tMASQUERADED?")
 	var errs []error
@@ -108,22 +130,7 @@ func run(ctx context.Context, w io.Writer, bin string, ipv6 bool) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	if err := errors.Join(errs...); err != nil {
-		return err
-	}
-
-	// The table after the traffic, so that its counters mean something.
-	out, err := b.Exec(ctx, b.NodeNS, "nft", "list", "table", "inet", "masqd")
-	if err != nil {
-		return fmt.Errorf("nft list table inet masqd: %w: %s", err, out)
-	}
-	fmt.Fprintf(w, "\n$ nft list table inet masqd   # in the node's namespace, after those connections\n%s\n", out)
-	fmt.Fprintln(w, "Each counter is the number of the connections above that its rule decided: NAT rules see only a connection's first packet.")
-	if ipv6 {
-		fmt.Fprintln(w, "\nIPv6 has no default nonMasqueradeCIDRs (as in ip-masq-agent): list the cluster's IPv6 ranges to keep pod addresses.")
-	}
-	fmt.Fprintln(w, "\nRemoving the namespaces; nothing outside them was touched.")
-	return nil
+	return errors.Join(errs...)
 }
 
 // whyMasquerade is the demo's one sentence on what masquerading is for.

@@ -1,4 +1,4 @@
-package main
+package agent
 
 import (
 	"net/netip"
@@ -8,16 +8,16 @@ import (
 	"github.com/masqd/masqd/internal/nft"
 )
 
-// warnForeignSNAT warns about a --snat-address that is not an address of
-// the node: connections are translated to it, but their replies reach the
-// node only if something else routes that address here (a VIP that moves,
-// say), so egress may silently stop. It is a warning, not an error, for
-// that reason.
-func warnForeignSNAT(s *settings, opts nft.Options, log *zap.Logger) {
+// WarnForeignSNAT warns about a --snat-address that is not one of the
+// node's addresses (nodeAddrs lists them): connections are translated to
+// it, but their replies reach the node only if something else routes that
+// address here (a VIP that moves, say), so egress may silently stop. It is
+// a warning, not an error, for that reason.
+func WarnForeignSNAT(log *zap.Logger, opts nft.Options, nodeAddrs func() (map[netip.Addr]bool, error)) {
 	if !opts.SNATv4.IsValid() && !opts.SNATv6.IsValid() {
 		return
 	}
-	own, err := nft.NodeAddrs(s.netns)
+	own, err := nodeAddrs()
 	if err != nil {
 		log.Warn("cannot list the node's addresses to check --snat-address", zap.Error(err))
 		return
