@@ -586,7 +586,7 @@ func checkResources(t tb, r corev1.ResourceRequirements) {
 			corev1.ResourceMemory: resource.MustParse("32Mi"),
 		},
 		Limits: corev1.ResourceList{
-			corev1.ResourceMemory: resource.MustParse("192Mi"),
+			corev1.ResourceMemory: resource.MustParse("128Mi"),
 		},
 	}
 	same := func(a, b corev1.ResourceList) bool {
@@ -601,7 +601,7 @@ func checkResources(t tb, r corev1.ResourceRequirements) {
 		return true
 	}
 	if !same(r.Requests, want.Requests) || !same(r.Limits, want.Limits) {
-		t.Errorf("resources = requests %v limits %v, want requests cpu 10m memory 32Mi, limits memory 192Mi only (make memory measures them)", r.Requests, r.Limits)
+		t.Errorf("resources = requests %v limits %v, want requests cpu 10m memory 32Mi, limits memory 128Mi only (make memory measures them)", r.Requests, r.Limits)
 	}
 }
 
