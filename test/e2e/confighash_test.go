@@ -2,9 +2,7 @@ package e2e
 
 import (
 	"fmt"
-	"os"
 	"regexp"
-	"strings"
 	"testing"
 	"time"
 )
@@ -77,12 +75,6 @@ func TestFleetConfigHash(t *testing.T) {
 	// Each sync log names the hash it applied. (The metric moves just
 	// before the line is written.)
 	for _, p := range []*agentProc{p1, p2} {
-		eventually(t, time.Second, "the sync log of "+p.log+" names hash "+changed, func() error {
-			out, err := os.ReadFile(p.log)
-			if err == nil && !strings.Contains(string(out), `"config_hash": "`+changed+`"`) {
-				err = fmt.Errorf("not yet")
-			}
-			return err
-		})
+		eventually(t, settle, "the sync log of "+p.log+" names hash "+changed, logHas(t, p, 1, "synced", "config_hash", changed))
 	}
 }

@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/netip"
 	"os"
@@ -30,13 +29,8 @@ func TestInPlaceWriteWithPause(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	eventually(t, 5*time.Second, "the agent holding the emptied file", func() error {
-		out, err := os.ReadFile(p.log)
-		if err != nil || !strings.Contains(string(out), "config file emptied in place") {
-			return errors.Join(err, errors.New("not logged"))
-		}
-		return nil
-	})
+	eventually(t, settle, "the agent holding the emptied file",
+		logHas(t, p, 1, "config file emptied in place; waiting for its content, or for the next resync if it stays empty", "config", cfg))
 	// The pause: a second of traffic, every connection still masqueraded.
 	ctx := context.Background()
 	probes := 0
