@@ -145,7 +145,7 @@ func TestConntrackReconcile(t *testing.T) {
 		// Four flows and the foreign translation to the newly exempt
 		// destination (see below) per step.
 		want := float64(5 * (i + 1))
-		eventually(t, time.Second, "removed entries counted", func() error {
+		eventually(t, settle, "removed entries counted", func() error {
 			if got := metricValue(t, p, `masqd_conntrack_entries_removed_total{protocol="udp"}`); got != want {
 				return fmt.Errorf("masqd_conntrack_entries_removed_total{protocol=\"udp\"} = %v, want %v", got, want)
 			}

@@ -53,7 +53,7 @@ func TestInPlaceWriteWithPause(t *testing.T) {
 	if err := f.Close(); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 2*time.Second, "the content after the pause applied", sourceIs(b, "172.20.0.10", testbed.PodIP4))
+	t.Logf("the content applied: %v after the write", eventually(t, settle, "the content after the pause applied", sourceIs(b, "172.20.0.10", testbed.PodIP4)))
 	t.Logf("%d connections during the 1 s pause, all masqueraded", probes)
 }
 
