@@ -25,7 +25,7 @@ type agentProc struct {
 	done chan error
 	// metrics is the base URL of its metrics server.
 	metrics string
-	// log is the path of its combined output.
+	// log is the path of its combined output: its JSON log lines.
 	log string
 }
 
@@ -54,7 +54,7 @@ func startAgent(t *testing.T, b *testbed.Bed, cfgPath string, extra ...string) (
 func startAgentAs(t *testing.T, b *testbed.Bed, wrapper []string, cfgPath string, extra ...string) (*agentProc, string) {
 	t.Helper()
 	health, metrics := freeAddr(t), freeAddr(t)
-	args := append([]string{masqdBin, "--config", cfgPath, "--netns=" + b.NodePath(), "--log-format=console",
+	args := append([]string{masqdBin, "--config", cfgPath, "--netns=" + b.NodePath(), "--log-format=json",
 		"--metrics-bind-address=" + metrics, "--health-bind-address=" + health}, extra...)
 	args = append(slices.Clone(wrapper), args...)
 	cmd := exec.Command(args[0], args[1:]...)

@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"os"
@@ -48,40 +47,6 @@ func metricIs(p *agentProc, series string, want float64) func() error {
 	}
 }
 
-// logLines returns the lines of the agent's log that contain every one of
-// parts.
-func logLines(t *testing.T, p *agentProc, parts ...string) []string {
-	t.Helper()
-	f, err := os.Open(p.log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	var found []string
-	sc := bufio.NewScanner(f)
-	sc.Buffer(nil, 1<<20)
-lines:
-	for sc.Scan() {
-		for _, part := range parts {
-			if !strings.Contains(sc.Text(), part) {
-				continue lines
-			}
-		}
-		found = append(found, sc.Text())
-	}
-	return found
-}
-
-// logHas is for eventually: some line of the log contains every one of parts.
-func logHas(t *testing.T, p *agentProc, parts ...string) func() error {
-	return func() error {
-		if len(logLines(t, p, parts...)) == 0 {
-			return fmt.Errorf("no log line with %q", parts)
-		}
-		return nil
-	}
-}
-
 // TestConfigDirRemoved: the directory holding the config file goes away.
 // As in ip-masq-agent, a missing config means the defaults: masqd applies
 // them and stays ready. When the directory comes back with a file, inotify
@@ -114,9 +79,9 @@ func TestConfigDirRemoved(t *testing.T) {
 	eventually(t, settle, "config still valid", metricIs(p, "masqd_config_valid", 1))
 	eventually(t, settle, "file events still watched", metricIs(p, "masqd_config_watch_degraded", 0))
 	eventually(t, settle, "the defaults counted as a changed config", metricIs(p, `masqd_config_loads_total{result="changed"}`, changed+1))
-	eventually(t, settle, "defaults logged", logHas(t, p, "config loaded", "from defaults (no config file)"))
-	for _, l := range logLines(t, p, "from defaults") {
-		t.Logf("log: %s", l)
+	eventually(t, settle, "defaults logged", logHas(t, p, 1, "config loaded", "path", cfg, "summary", contains("from defaults (no config file)")))
+	for _, l := range findLog(agentLog(t, p), "config loaded", "summary", contains("from defaults")) {
+		t.Logf("log: %v", l)
 	}
 
 	// The directory comes back, as a kubelet or an operator would put it.
@@ -171,6 +136,7 @@ func TestConfigUnreadable(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = os.Chmod(dir, 0o755) })
 	cfg := filepath.Join(dir, "ip-masq-agent")
+	const unreadable = "config unreadable; keeping the last good config and the kernel rules"
 	if err := os.WriteFile(cfg, []byte("nonMasqueradeCIDRs: [10.0.0.0/8]\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -192,9 +158,9 @@ func TestConfigUnreadable(t *testing.T) {
 	t.Cleanup(func() { _ = os.Chmod(cfg, 0o644) })
 	eventually(t, settle, "not ready while unreadable", statusIs(url+"/readyz", 503))
 	eventually(t, settle, "config invalid", metricIs(p, "masqd_config_valid", 0))
-	eventually(t, settle, "error logged", logHas(t, p, "ERROR", "config unreadable", cfg, "permission denied"))
-	for _, l := range logLines(t, p, "permission denied") {
-		t.Logf("log: %s", l)
+	eventually(t, settle, "error logged", logHas(t, p, 1, unreadable, "level", "error", "path", cfg, "error", contains("permission denied")))
+	for _, l := range findLog(agentLog(t, p), unreadable) {
+		t.Logf("log: %v", l)
 	}
 	if _, body, err := httpBody(url + "/readyz"); err == nil {
 		t.Logf("/readyz: %s", strings.TrimSpace(body))
@@ -215,7 +181,7 @@ func TestConfigUnreadable(t *testing.T) {
 	}
 	eventually(t, settle, "ready again", statusIs(url+"/readyz", 200))
 	eventually(t, settle, "config valid again", metricIs(p, "masqd_config_valid", 1))
-	eventually(t, settle, "recovery logged", logHas(t, p, "config valid again"))
+	eventually(t, settle, "recovery logged", logHas(t, p, 1, "config valid again", "level", "info", "path", cfg))
 	checkTraffic(t, b, want)
 
 	// The same for a directory on the way that cannot be searched.
@@ -224,9 +190,10 @@ func TestConfigUnreadable(t *testing.T) {
 	}
 	eventually(t, settle, "not ready while the directory is closed", statusIs(url+"/readyz", 503))
 	eventually(t, settle, "config invalid", metricIs(p, "masqd_config_valid", 0))
-	eventually(t, settle, "error logged", logHas(t, p, "ERROR", "config unreadable", cfg, "permission denied"))
-	for _, l := range logLines(t, p, "config unreadable") {
-		t.Logf("log: %s", l)
+	// A second error line: the recovery above reset what was last said.
+	eventually(t, settle, "error logged again", logHas(t, p, 2, unreadable, "level", "error", "path", cfg, "error", contains("permission denied")))
+	for _, l := range findLog(agentLog(t, p), unreadable) {
+		t.Logf("log: %v", l)
 	}
 	checkTraffic(t, b, want)
 	if err := os.Chmod(dir, 0o755); err != nil {
@@ -254,9 +221,10 @@ func TestConfigUnreadableAtStart(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = os.Chmod(cfg, 0o644) })
 	p, url := startAgentAs(t, b, noDACOverride, cfg)
-	eventually(t, 5*time.Second, "error logged", logHas(t, p, "ERROR", "nothing applied until it is fixed", cfg, "permission denied"))
-	for _, l := range logLines(t, p, "permission denied") {
-		t.Logf("log: %s", l)
+	const msg = "config unreadable; nothing applied until it is fixed"
+	eventually(t, settle, "error logged", logHas(t, p, 1, msg, "level", "error", "path", cfg, "error", contains("permission denied")))
+	for _, l := range findLog(agentLog(t, p), msg) {
+		t.Logf("log: %v", l)
 	}
 	eventually(t, settle, "not ready", statusIs(url+"/readyz", 503))
 	eventually(t, settle, "config invalid", metricIs(p, "masqd_config_valid", 0))
@@ -355,10 +323,11 @@ func TestInotifyUnavailable(t *testing.T) {
 		"--inh-caps=" + caps, "--ambient-caps=" + caps, "--"}
 	p, url := startAgentAs(t, b, wrapper, cfg)
 	eventually(t, 5*time.Second, "ready", statusIs(url+"/readyz", 200))
-	eventually(t, settle, "inotify failure logged", logHas(t, p, "WARN", "cannot create an inotify instance"))
+	const msg = "cannot create an inotify instance; relying on the resync interval"
+	eventually(t, settle, "inotify failure logged", logHas(t, p, 1, msg, "level", "warn", "config", cfg))
 	eventually(t, settle, "degraded watch in the metrics", metricIs(p, "masqd_config_watch_degraded", 1))
-	for _, l := range logLines(t, p, "inotify") {
-		t.Logf("log (uid %d, %d inotify instances held by the test): %s", uid, held, l)
+	for _, l := range findLog(agentLog(t, p), msg) {
+		t.Logf("log (uid %d, %d inotify instances held by the test): %v", uid, held, l)
 	}
 	checkTraffic(t, b, expect{"10.96.0.10": false, "172.20.0.10": true})
 

@@ -45,7 +45,7 @@ func TestExceptions(t *testing.T) {
 	// an exception that turns 172.20/16 back to masquerading. The update
 	// is in place.
 	drop("20-nested.yaml", "nonMasqueradeCIDRs:\n  - 10.96.0.0/24\nmasqueradeCIDRs:\n  - 172.20.0.0/16\n")
-	if out := masqd(t, b, append([]string{"--once", "--config", dir}, v6...)...); !strings.Contains(out, "update") {
+	if lines, out := masqdLog(t, b, append([]string{"--once", "--config", dir}, v6...)...); len(findLog(lines, "synced", "op", "update")) != 1 {
 		t.Errorf("the second apply was not an in-place update:\n%s", out)
 	}
 	want = only(t, "11.11.11.11", "203.0.113.10", "172.20.0.10", "192.168.5.10", "169.254.20.10", "100.64.0.10", "198.51.100.10",
@@ -101,10 +101,12 @@ func TestSNATAddress(t *testing.T) {
 
 	// An address the node does not own is applied with a warning: its
 	// replies come back only if something else routes it here.
-	if out := masqd(t, b, "--once", "--config", cfg, "--enable-ipv6", "--snat-address", "100.115.0.98"); !strings.Contains(out, "--snat-address is not an address of this node") {
+	const foreign = " is not an address of this node: replies to it come back only if something else routes it here"
+	if lines, out := masqdLog(t, b, "--once", "--config", cfg, "--enable-ipv6", "--snat-address", "100.115.0.98"); len(findLog(lines, "--snat-address"+foreign, "level", "warn", "address", "100.115.0.98")) != 1 {
 		t.Errorf("no warning for a foreign --snat-address:\n%s", out)
 	}
-	if out := masqd(t, b, "--once", "--config", cfg, "--enable-ipv6", "--snat-address", egress4.String(), "--snat-address-ipv6", egress6.String()); strings.Contains(out, "not an address of this node") {
+	lines, out := masqdLog(t, b, "--once", "--config", cfg, "--enable-ipv6", "--snat-address", egress4.String(), "--snat-address-ipv6", egress6.String())
+	if len(findLog(lines, "--snat-address"+foreign))+len(findLog(lines, "--snat-address-ipv6"+foreign)) != 0 {
 		t.Errorf("a warning for the node's own addresses:\n%s", out)
 	}
 

@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/netip"
 	"os"
@@ -30,13 +29,8 @@ func TestInPlaceWriteWithPause(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	eventually(t, 5*time.Second, "the agent holding the emptied file", func() error {
-		out, err := os.ReadFile(p.log)
-		if err != nil || !strings.Contains(string(out), "config file emptied in place") {
-			return errors.Join(err, errors.New("not logged"))
-		}
-		return nil
-	})
+	eventually(t, settle, "the agent holding the emptied file",
+		logHas(t, p, 1, "config file emptied in place; waiting for its content, or for the next resync if it stays empty", "config", cfg))
 	// The pause: a second of traffic, every connection still masqueraded.
 	ctx := context.Background()
 	probes := 0
@@ -59,7 +53,7 @@ func TestInPlaceWriteWithPause(t *testing.T) {
 	if err := f.Close(); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 2*time.Second, "the content after the pause applied", sourceIs(b, "172.20.0.10", testbed.PodIP4))
+	t.Logf("the content applied: %v after the write", eventually(t, settle, "the content after the pause applied", sourceIs(b, "172.20.0.10", testbed.PodIP4)))
 	t.Logf("%d connections during the 1 s pause, all masqueraded", probes)
 }
 

@@ -48,6 +48,13 @@ func natTable(t *testing.T, b *testbed.Bed) string {
 	return string(nat)
 }
 
+// legacyChain is what masqd calls the chain installIPMasqAgent installs.
+const legacyChain = "ip nat chain IP-MASQ-AGENT (4 rules, 1 jump from POSTROUTING)"
+
+// legacyWarning is the message of masqd's warning that ip-masq-agent's
+// rules are still installed.
+const legacyWarning = "ip-masq-agent's rules are still installed and run before masqd's; remove them with masqd cleanup --legacy, or run masqd with --remove-legacy-rules"
+
 // TestMigration replaces ip-masq-agent on a node: its iptables-nft rules
 // are there first (and, at srcnat priority, decide before masqd's chain);
 // masqd warns about them, `masqd cleanup --legacy` removes exactly them, and
@@ -64,8 +71,8 @@ func TestMigration(t *testing.T) {
 	checkTraffic(t, b, expect{"11.11.11.11": true})
 	// masqd's config exempts 192.168.0.0/16, ip-masq-agent's does not.
 	cfg := writeConfig(t, "nonMasqueradeCIDRs: [10.0.0.0/8, 192.168.0.0/16]\n")
-	out := masqd(t, b, "--once", "--config", cfg)
-	if !strings.Contains(out, "ip-masq-agent's rules are still installed") || !strings.Contains(out, "masqd cleanup --legacy") {
+	lines, out := masqdLog(t, b, "--once", "--config", cfg)
+	if len(findLog(lines, legacyWarning, "level", "warn", "leftover", legacyChain)) != 1 {
 		t.Errorf("no warning about ip-masq-agent's leftovers:\n%s", out)
 	}
 	// ip-masq-agent's chain runs first (priority srcnat) and its MASQUERADE
@@ -73,7 +80,7 @@ func TestMigration(t *testing.T) {
 	checkTraffic(t, b, expect{"192.168.5.10": true})
 
 	out = masqd(t, b, "cleanup", "--legacy")
-	if !strings.Contains(out, "removed ip nat chain IP-MASQ-AGENT (4 rules, 1 jump from POSTROUTING)") {
+	if !strings.Contains(out, "removed "+legacyChain) {
 		t.Errorf("cleanup output:\n%s", out)
 	}
 	if nat := natTable(t, b); strings.Contains(nat, "IP-MASQ-AGENT") || !strings.Contains(nat, "198.51.100.99") {
@@ -83,7 +90,7 @@ func TestMigration(t *testing.T) {
 		t.Errorf("masqd's own table is gone: %v\n%s", err, masqdTable)
 	}
 	checkTraffic(t, b, expect{"192.168.5.10": false, "172.20.0.10": true, "10.96.0.10": false, "11.11.11.11": true})
-	if out := masqd(t, b, "--once", "--config", cfg); strings.Contains(out, "still installed") {
+	if lines, out := masqdLog(t, b, "--once", "--config", cfg); len(findLog(lines, legacyWarning)) != 0 {
 		t.Errorf("warning after cleanup:\n%s", out)
 	}
 }
@@ -117,8 +124,9 @@ func TestMigrationOneRollout(t *testing.T) {
 		statusIs(url+"/readyz", 200),
 		metricIs(p, "masqd_legacy_ip_masq_agent_chains", 0),
 		func() error {
-			if len(logLines(t, p, "removed ip-masq-agent's rules now that masqd's table is in sync", "IP-MASQ-AGENT")) != 1 {
-				return fmt.Errorf("no log line says what was removed")
+			const msg = "removed ip-masq-agent's rules now that masqd's table is in sync (--remove-legacy-rules)"
+			if n := len(findLog(agentLog(t, p), msg, "level", "info", "removed", legacyChain)); n != 1 {
+				return fmt.Errorf("%d log lines %q with removed=%q, want 1", n, msg, legacyChain)
 			}
 			return nil
 		},
