@@ -229,12 +229,17 @@ func (a *agent) stop() {
 
 func isSynced(l logLine) bool { return l.Msg == "synced" }
 
+// isInSync matches a sync that found the kernel as wanted: "in sync;
+// nothing changed", or "first sync found the table in sync; nothing
+// changed" when the agent starts over a table already in place.
+func isInSync(l logLine) bool { return strings.HasSuffix(l.Msg, "in sync; nothing changed") }
+
 func isResyncPass(l logLine) bool {
-	return l.Msg == "in sync" && (l.Reason == "" || strings.Contains(l.Reason, "resync"))
+	return isInSync(l) && (l.Reason == "" || strings.Contains(l.Reason, "resync"))
 }
 
 func isFilePass(l logLine) bool {
-	return l.Msg == "in sync" && strings.Contains(l.Reason, "file")
+	return isInSync(l) && strings.Contains(l.Reason, "file")
 }
 
 func freePort() (int, error) {

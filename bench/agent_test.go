@@ -21,9 +21,9 @@ func TestParseLogLine(t *testing.T) {
 		},
 		{
 			name: "ISO 8601 time and duration text",
-			line: `{"level":"debug","ts":"2026-01-02T03:04:05.678Z","msg":"in sync","took":"85µs","reason":"resync"}`,
+			line: `{"level":"debug","ts":"2026-01-02T03:04:05.678Z","msg":"in sync; nothing changed","took":"85µs","reason":"resync"}`,
 			ok:   true,
-			want: logLine{Msg: "in sync", Level: "debug", Reason: "resync", At: time.Date(2026, 1, 2, 3, 4, 5, 678000000, time.UTC), Took: 85 * time.Microsecond},
+			want: logLine{Msg: "in sync; nothing changed", Level: "debug", Reason: "resync", At: time.Date(2026, 1, 2, 3, 4, 5, 678000000, time.UTC), Took: 85 * time.Microsecond},
 		},
 		{
 			name: "no timestamp: the time it was read",
@@ -61,10 +61,12 @@ func TestLinePredicates(t *testing.T) {
 		synced, resync bool
 	}{
 		{logLine{Msg: "synced", Reason: "file"}, true, false},
-		{logLine{Msg: "in sync", Reason: "resync"}, false, true},
-		{logLine{Msg: "in sync", Reason: "kernel|resync"}, false, true},
-		{logLine{Msg: "in sync", Reason: "kernel"}, false, false},
-		{logLine{Msg: "in sync"}, false, true},
+		{logLine{Msg: "in sync; nothing changed", Reason: "resync"}, false, true},
+		{logLine{Msg: "first sync found the table in sync; nothing changed", Reason: "resync"}, false, true},
+		{logLine{Msg: "in sync; nothing changed", Reason: "kernel|resync"}, false, true},
+		{logLine{Msg: "in sync; nothing changed", Reason: "kernel"}, false, false},
+		{logLine{Msg: "in sync; nothing changed"}, false, true},
+		{logLine{Msg: "in sync"}, false, false},
 		{logLine{Msg: "config loaded"}, false, false},
 	}
 	for _, tt := range tests {
