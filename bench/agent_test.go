@@ -1,6 +1,7 @@
 package main
 
 import (
+	"reflect"
 	"testing"
 	"time"
 )
@@ -31,6 +32,12 @@ func TestParseLogLine(t *testing.T) {
 			ok:   true,
 			want: logLine{Msg: "config loaded", At: read},
 		},
+		{
+			name: "a sync with a conntrack reconcile",
+			line: `{"level":"info","ts":1700000000.5,"msg":"synced","took":0.002,"conntrack":{"changed_ranges":["10.0.0.0-10.0.0.15"],"changed_range_count":1,"examined":5010,"removed":10,"removed_by_protocol":{"udp":10},"took":0.0075}}`,
+			ok:   true,
+			want: logLine{Msg: "synced", Level: "info", At: time.Unix(1700000000, 500000000), Took: 2 * time.Millisecond, Conntrack: &ctLog{Took: 7500 * time.Microsecond, Examined: 5010, Removed: 10}},
+		},
 		{name: "not JSON", line: `panic: oops`, ok: false},
 	}
 	for _, tt := range tests {
@@ -48,7 +55,7 @@ func TestParseLogLine(t *testing.T) {
 				t.Errorf("At = %v, want %v", got.At, tt.want.At)
 			}
 			got.At = tt.want.At
-			if got != tt.want {
+			if !reflect.DeepEqual(got, tt.want) {
 				t.Errorf("got %+v\nwant %+v", got, tt.want)
 			}
 		})
