@@ -28,6 +28,15 @@ type logLine struct {
 	Reason string
 	Op     string
 	Raw    string
+	// Conntrack is the sync's conntrack reconcile, nil when the line has
+	// no "conntrack" field (no verdict changed, so none was made).
+	Conntrack *ctLog
+}
+
+// ctLog is the "conntrack" field of a sync's log line.
+type ctLog struct {
+	Took              time.Duration
+	Examined, Removed int
 }
 
 // parseLogLine decodes a zap JSON line. zap's encoders write the time as
@@ -51,6 +60,16 @@ func parseLogLine(b []byte, read time.Time) (logLine, bool) {
 	}
 	if d, ok := parseDuration(m["took"]); ok {
 		l.Took = d
+	}
+	if raw, ok := m["conntrack"]; ok {
+		var ct struct {
+			Took              json.RawMessage
+			Examined, Removed int
+		}
+		if json.Unmarshal(raw, &ct) == nil {
+			l.Conntrack = &ctLog{Examined: ct.Examined, Removed: ct.Removed}
+			l.Conntrack.Took, _ = parseDuration(ct.Took)
+		}
 	}
 	return l, true
 }
@@ -101,21 +120,35 @@ type agentOptions struct {
 	bin    string
 	config string
 	ns     *netns
+	// metrics starts the agent inside ns, with its metrics and health
+	// listeners on ns's loopback (metricsAddr), where scrape reads them.
+	metrics bool
 }
 
-// startAgent runs masqd in agent mode on ns with JSON logs at debug level,
-// no metrics listener and health on a free port of the host's loopback.
+// metricsAddr is where an agent started with metrics serves them, on the
+// loopback of its own namespace.
+const metricsAddr = "127.0.0.1:9100"
+
+// startAgent runs masqd in agent mode on ns with JSON logs at debug level.
+// Without o.metrics it has no metrics listener and serves health on a free
+// port of the host's loopback.
 func startAgent(o agentOptions) (*agent, error) {
-	port, err := freePort()
-	if err != nil {
-		return nil, err
+	metrics, health := "0", "127.0.0.1:9101"
+	if o.metrics {
+		metrics = metricsAddr
+	} else {
+		port, err := freePort()
+		if err != nil {
+			return nil, err
+		}
+		health = "127.0.0.1:" + strconv.Itoa(port)
 	}
 	cmd := exec.Command(o.bin,
 		"--config", o.config,
 		"--netns", o.ns.Path(),
 		"--log-format=json", "--log-level=debug",
-		"--metrics-bind-address=0",
-		"--health-bind-address=127.0.0.1:"+strconv.Itoa(port))
+		"--metrics-bind-address="+metrics,
+		"--health-bind-address="+health)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
@@ -125,7 +158,11 @@ func startAgent(o agentOptions) (*agent, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := cmd.Start(); err != nil {
+	start := cmd.Start
+	if o.metrics {
+		start = func() error { return o.ns.Do(cmd.Start) }
+	}
+	if err := start(); err != nil {
 		return nil, fmt.Errorf("start agent: %w", err)
 	}
 	a := &agent{cmd: cmd, lines: make(chan logLine, 1<<14), done: make(chan struct{})}
@@ -229,12 +266,17 @@ func (a *agent) stop() {
 
 func isSynced(l logLine) bool { return l.Msg == "synced" }
 
+// isInSync matches a sync that found the kernel as wanted: "in sync;
+// nothing changed", or "first sync found the table in sync; nothing
+// changed" when the agent starts over a table already in place.
+func isInSync(l logLine) bool { return strings.HasSuffix(l.Msg, "in sync; nothing changed") }
+
 func isResyncPass(l logLine) bool {
-	return l.Msg == "in sync" && (l.Reason == "" || strings.Contains(l.Reason, "resync"))
+	return isInSync(l) && (l.Reason == "" || strings.Contains(l.Reason, "resync"))
 }
 
 func isFilePass(l logLine) bool {
-	return l.Msg == "in sync" && strings.Contains(l.Reason, "file")
+	return isInSync(l) && strings.Contains(l.Reason, "file")
 }
 
 func freePort() (int, error) {

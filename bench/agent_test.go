@@ -1,6 +1,7 @@
 package main
 
 import (
+	"reflect"
 	"testing"
 	"time"
 )
@@ -21,15 +22,21 @@ func TestParseLogLine(t *testing.T) {
 		},
 		{
 			name: "ISO 8601 time and duration text",
-			line: `{"level":"debug","ts":"2026-01-02T03:04:05.678Z","msg":"in sync","took":"85µs","reason":"resync"}`,
+			line: `{"level":"debug","ts":"2026-01-02T03:04:05.678Z","msg":"in sync; nothing changed","took":"85µs","reason":"resync"}`,
 			ok:   true,
-			want: logLine{Msg: "in sync", Level: "debug", Reason: "resync", At: time.Date(2026, 1, 2, 3, 4, 5, 678000000, time.UTC), Took: 85 * time.Microsecond},
+			want: logLine{Msg: "in sync; nothing changed", Level: "debug", Reason: "resync", At: time.Date(2026, 1, 2, 3, 4, 5, 678000000, time.UTC), Took: 85 * time.Microsecond},
 		},
 		{
 			name: "no timestamp: the time it was read",
 			line: `{"msg":"config loaded"}`,
 			ok:   true,
 			want: logLine{Msg: "config loaded", At: read},
+		},
+		{
+			name: "a sync with a conntrack reconcile",
+			line: `{"level":"info","ts":1700000000.5,"msg":"synced","took":0.002,"conntrack":{"changed_ranges":["10.0.0.0-10.0.0.15"],"changed_range_count":1,"examined":5010,"removed":10,"removed_by_protocol":{"udp":10},"took":0.0075}}`,
+			ok:   true,
+			want: logLine{Msg: "synced", Level: "info", At: time.Unix(1700000000, 500000000), Took: 2 * time.Millisecond, Conntrack: &ctLog{Took: 7500 * time.Microsecond, Examined: 5010, Removed: 10}},
 		},
 		{name: "not JSON", line: `panic: oops`, ok: false},
 	}
@@ -48,7 +55,7 @@ func TestParseLogLine(t *testing.T) {
 				t.Errorf("At = %v, want %v", got.At, tt.want.At)
 			}
 			got.At = tt.want.At
-			if got != tt.want {
+			if !reflect.DeepEqual(got, tt.want) {
 				t.Errorf("got %+v\nwant %+v", got, tt.want)
 			}
 		})
@@ -61,10 +68,12 @@ func TestLinePredicates(t *testing.T) {
 		synced, resync bool
 	}{
 		{logLine{Msg: "synced", Reason: "file"}, true, false},
-		{logLine{Msg: "in sync", Reason: "resync"}, false, true},
-		{logLine{Msg: "in sync", Reason: "kernel|resync"}, false, true},
-		{logLine{Msg: "in sync", Reason: "kernel"}, false, false},
-		{logLine{Msg: "in sync"}, false, true},
+		{logLine{Msg: "in sync; nothing changed", Reason: "resync"}, false, true},
+		{logLine{Msg: "first sync found the table in sync; nothing changed", Reason: "resync"}, false, true},
+		{logLine{Msg: "in sync; nothing changed", Reason: "kernel|resync"}, false, true},
+		{logLine{Msg: "in sync; nothing changed", Reason: "kernel"}, false, false},
+		{logLine{Msg: "in sync; nothing changed"}, false, true},
+		{logLine{Msg: "in sync"}, false, false},
 		{logLine{Msg: "config loaded"}, false, false},
 	}
 	for _, tt := range tests {

@@ -33,6 +33,7 @@ type plan struct {
 	verifyMax    int  // count kernel entries after the first apply up to this N
 	huge         int  // one run each of the first apply and the restart at this N; 0: none
 	packetLegacy bool // also run the packet test on iptables-legacy
+	ctChanges    int  // conntrack: times the one prefix leaves and re-enters the list
 }
 
 type latencySeries struct {
@@ -57,6 +58,7 @@ func newPlan(quick bool) plan {
 		verifyMax:    100000,
 		huge:         1000000,
 		packetLegacy: true,
+		ctChanges:    10,
 	}
 	if quick {
 		p.packetSizes = []int{64, 1000, 10000}
@@ -71,6 +73,7 @@ func newPlan(quick bool) plan {
 		p.packetMax = 20000
 		p.verifyMax = 10000
 		p.huge = 0
+		p.ctChanges = 4
 	}
 	return p
 }
@@ -96,7 +99,7 @@ func main() {
 	bin := flag.String("masqd", "bin/masqd", "the masqd binary to measure")
 	out := flag.String("out", "docs/benchmarks.md", "the report to write")
 	chart := flag.String("chart", "docs/bench-apply.svg", "the SVG chart of apply time to write")
-	only := flag.String("only", "", "comma-separated measurements to run (apply,resync,change,latency,packet,idle,restart,huge); all when empty")
+	only := flag.String("only", "", "comma-separated measurements to run (apply,resync,change,latency,packet,idle,restart,huge,conntrack); all when empty")
 	sizes := flag.String("sizes", "", "comma-separated CIDR counts instead of the plan's")
 	flag.Parse()
 	if err := run(*quick, *bin, *out, *chart, *only, *sizes); err != nil {
@@ -159,6 +162,7 @@ func run(quick bool, bin, out, chart, only, sizes string) error {
 		{"idle", b.measureIdle},
 		{"restart", b.measureRestart},
 		{"huge", b.measureHuge},
+		{"conntrack", b.measureConntrack},
 	}
 	want := map[string]bool{}
 	for s := range strings.SplitSeq(only, ",") {

@@ -47,6 +47,33 @@ func (t *topo) Close() {
 }
 
 func (b *bench) newTopo(ctx context.Context, tool string, n int) (*topo, error) {
+	t, err := b.wireTopo(ctx, tool, n)
+	if err != nil {
+		return nil, err
+	}
+	f := b.files[n]
+	switch tool {
+	case toolMasqd:
+		_, err = runTimed(ctx, nil, "", b.bin, "--once", "--config", f.Config, "--netns", t.node.Path())
+	case toolIptNft:
+		_, err = runTimed(ctx, t.node, f.Ipt, "iptables-nft-restore", "--noflush")
+	case toolIptLegacy:
+		_, err = runTimed(ctx, t.node, f.Ipt, "iptables-legacy-restore", "--noflush")
+	}
+	if err != nil {
+		t.Close()
+		return nil, fmt.Errorf("load %s ruleset: %w", tool, err)
+	}
+	if t.server, err = listen(t.world); err != nil {
+		t.Close()
+		return nil, err
+	}
+	return t, nil
+}
+
+// wireTopo creates the three namespaces and joins them, with forwarding
+// on in the node and no ruleset loaded.
+func (b *bench) wireTopo(ctx context.Context, tool string, n int) (*topo, error) {
 	t := &topo{tool: tool, n: n}
 	var err error
 	for _, p := range []**netns{&t.pod, &t.node, &t.world} {
@@ -76,23 +103,6 @@ func (b *bench) newTopo(ctx context.Context, tool string, n int) (*topo, error) 
 		}
 	}
 	if err := t.node.Sysctl(ctx, "net.ipv4.ip_forward", "1"); err != nil {
-		t.Close()
-		return nil, err
-	}
-	f := b.files[n]
-	switch tool {
-	case toolMasqd:
-		_, err = runTimed(ctx, nil, "", b.bin, "--once", "--config", f.Config, "--netns", t.node.Path())
-	case toolIptNft:
-		_, err = runTimed(ctx, t.node, f.Ipt, "iptables-nft-restore", "--noflush")
-	case toolIptLegacy:
-		_, err = runTimed(ctx, t.node, f.Ipt, "iptables-legacy-restore", "--noflush")
-	}
-	if err != nil {
-		t.Close()
-		return nil, fmt.Errorf("load %s ruleset: %w", tool, err)
-	}
-	if t.server, err = listen(t.world); err != nil {
 		t.Close()
 		return nil, err
 	}

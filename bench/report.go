@@ -25,6 +25,7 @@ type results struct {
 	PacketRatio map[string]map[int]stat // tool → N → rate(N)/rate(first N)
 	Idle        []idleRow
 	Restart     []restartRow
+	Conntrack   *conntrackResult
 	Skipped     []string // what this machine could not measure
 	Failed      []string // measurements that failed, with the error
 }
@@ -176,6 +177,7 @@ func renderReport(r *results, chartRel string) string {
 	renderPacket(&d, r)
 	renderFootprint(&d, r)
 	renderRestart(&d, r, filepath.Join(filepath.Dir(chartRel), "bench-scaling.svg"))
+	renderConntrack(&d, r)
 	renderNotes(&d)
 
 	if len(r.Skipped)+len(r.Failed) > 0 {
@@ -263,10 +265,11 @@ func renderSummary(d *doc, r *results) {
 		}
 	}
 	cs = append(cs, restartChecks(r)...)
+	cs = append(cs, conntrackChecks(r)...)
 	if len(cs) == 0 {
 		return
 	}
-	d.p("## Summary against the targets of issues #5 and #13")
+	d.p("## Summary against the targets of issues #5, #13 and #15")
 	rows := make([][]string, 0, len(cs))
 	for _, c := range cs {
 		verdict := "met"

@@ -128,7 +128,7 @@ func (b *bench) restartAt(ctx context.Context, n int, f applyFiles) (restartRow,
 // sync" (debug) when it found nothing to change, "synced" or "repaired
 // drift" otherwise. The agent is ready right after it.
 func isFirstSync(l logLine) bool {
-	return l.Msg == "in sync" || l.Msg == "synced" || l.Msg == "repaired drift in the table"
+	return isInSync(l) || l.Msg == "synced" || l.Msg == "repaired drift in the table"
 }
 
 // agentReady starts the agent on ns and measures from the fork to its
@@ -170,7 +170,7 @@ func (b *bench) repairs(ctx context.Context, ns *netns, config string) (latency,
 	}
 	// The monitor starts after the first sync and has the agent check
 	// once what it could not see; from then on it listens.
-	if _, err := a.next(ctx, 60*time.Second, func(l logLine) bool { return l.Msg == "in sync" && strings.Contains(l.Reason, "kernel") }); err != nil {
+	if _, err := a.next(ctx, 60*time.Second, func(l logLine) bool { return isInSync(l) && strings.Contains(l.Reason, "kernel") }); err != nil {
 		return stat{}, stat{}, fmt.Errorf("the nftables monitor's first check: %w", err)
 	}
 	var lat, tk []float64

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the benchmark harness (its own Go module) and runs it as root from
 # the repository root against bin/masqd. Arguments go to the harness:
-# -quick, -only apply,resync,change,latency,packet,idle,restart,huge, -sizes 64,1000.
+# -quick, -only apply,resync,change,latency,packet,idle,restart,huge,conntrack, -sizes 64,1000.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [[ ! -x bin/masqd ]]; then
