@@ -65,22 +65,10 @@ func (b *bench) measureConntrack(ctx context.Context) error {
 		return err
 	}
 	defer t.Close()
-	// Every destination is routed to the world namespace, which drops
-	// what is not its own: the flows need only the node's conntrack entry.
-	if err := ipCmd(ctx, "-n", t.node.name, "route", "add", "default", "via", strings.Split(worldAddr, "/")[0]); err != nil {
-		return err
-	}
 	list := cidrs(ctCIDRs)
-	dir := filepath.Join(b.dir, "conntrack")
-	s := &session{ns: t.node, path: filepath.Join(dir, "config", "ip-masq-agent"), staging: filepath.Join(dir, "staging")}
-	for _, d := range []string{filepath.Dir(s.path), s.staging} {
-		if err := os.MkdirAll(d, 0o755); err != nil {
-			return err
-		}
-	}
 	base := configText(formatJSON, list, ctResync.String())
-	without := configText(formatJSON, list[1:], ctResync.String())
-	if err := os.WriteFile(s.path, []byte(base), 0o644); err != nil {
+	s, err := b.conntrackSession(ctx, t.node, base)
+	if err != nil {
 		return err
 	}
 	if s.a, err = startAgent(agentOptions{bin: b.bin, config: s.path, ns: t.node, metrics: true}); err != nil {
@@ -97,33 +85,91 @@ func (b *bench) measureConntrack(ctx context.Context) error {
 	}
 
 	dsts := ctDestinations(list)
-	var sock *net.UDPConn
-	if err := t.pod.Do(func() error {
-		var err error
-		sock, err = net.ListenUDP("udp4", net.UDPAddrFromAddrPort(netip.MustParseAddrPort(strings.Split(podAddr, "/")[0]+":40000")))
+	sock, err := podUDPSocket(t.pod)
+	if err != nil {
 		return err
-	}); err != nil {
-		return fmt.Errorf("UDP socket in the pod: %w", err)
 	}
 	defer sock.Close()
 	res := &conntrackResult{N: ctCIDRs, Entries: len(dsts), Moved: ctMoved}
 	if res.Live, err = sendFlows(ctx, t.node, sock, dsts, len(dsts)); err != nil {
 		return err
 	}
+	flows := ctFlows{node: t.node, sock: sock, dsts: dsts}
+	without := configText(formatJSON, list[1:], ctResync.String())
+	if res.Rows, err = b.conntrackChanges(ctx, s, flows, list[0], without, base); err != nil {
+		return err
+	}
+	if res.Idle, err = conntrackIdlePasses(ctx, s, t.node); err != nil {
+		return err
+	}
+	b.res.Conntrack = res
+	all := append(append([]float64{}, res.Rows[0].Took...), res.Rows[1].Took...)
+	b.progress("conntrack: reconcile p50 %.2f ms, p90 %.2f ms over %d changes; %d no-change passes, %d touched conntrack, removed_total %d → %d",
+		percentile(all, 50), percentile(all, 90), len(all), res.Idle.Passes, res.Idle.Touched, res.Idle.Removed[0], res.Idle.Removed[1])
+	return nil
+}
 
+// conntrackSession routes every destination from node to the world
+// namespace, which drops what is not its own: the flows need only the
+// node's conntrack entry. It writes the config text to the session's path;
+// the caller starts the agent.
+func (b *bench) conntrackSession(ctx context.Context, node *netns, config string) (*session, error) {
+	if err := ipCmd(ctx, "-n", node.name, "route", "add", "default", "via", strings.Split(worldAddr, "/")[0]); err != nil {
+		return nil, err
+	}
+	dir := filepath.Join(b.dir, "conntrack")
+	s := &session{ns: node, path: filepath.Join(dir, "config", "ip-masq-agent"), staging: filepath.Join(dir, "staging")}
+	for _, d := range []string{filepath.Dir(s.path), s.staging} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return nil, err
+		}
+	}
+	if err := os.WriteFile(s.path, []byte(config), 0o644); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// podUDPSocket is the flows' UDP socket, bound in the pod namespace to
+// podAddr port 40000.
+func podUDPSocket(pod *netns) (*net.UDPConn, error) {
+	var sock *net.UDPConn
+	if err := pod.Do(func() error {
+		var err error
+		sock, err = net.ListenUDP("udp4", net.UDPAddrFromAddrPort(netip.MustParseAddrPort(strings.Split(podAddr, "/")[0]+":40000")))
+		return err
+	}); err != nil {
+		return nil, fmt.Errorf("UDP socket in the pod: %w", err)
+	}
+	return sock, nil
+}
+
+// ctFlows are the measurement's live UDP flows: dsts sent from sock in
+// the pod, counted in node's conntrack table.
+type ctFlows struct {
+	node *netns
+	sock *net.UDPConn
+	dsts []netip.AddrPort
+}
+
+// conntrackChanges publishes without (moved taken out of the list) and
+// base (moved back in) in turn, b.plan.ctChanges times each, and checks
+// that every change's reconcile removed the ctMoved flows to moved. Rows
+// are by direction: leaves the list, then back in the list.
+func (b *bench) conntrackChanges(ctx context.Context, s *session, f ctFlows, moved, without, base string) ([]conntrackRow, error) {
 	ops := []struct{ name, text string }{{"leaves the list", without}, {"back in the list", base}}
 	rows := []conntrackRow{{Op: ops[0].name}, {Op: ops[1].name}}
 	for i := range 2 * b.plan.ctChanges {
 		k := i % 2
 		l, t0, err := s.publish(ctx, ops[k].text, isSynced)
 		if err != nil {
-			return fmt.Errorf("change %d (%s %s): %w", i+1, list[0], ops[k].name, err)
+			return nil, fmt.Errorf("change %d (%s %s): %w", i+1, moved, ops[k].name, err)
 		}
 		if l.Conntrack == nil {
-			return fmt.Errorf("change %d (%s %s): the sync's log line has no conntrack field, so no reconcile ran: %s", i+1, list[0], ops[k].name, tail(l.Raw, 600))
+			return nil, fmt.Errorf("change %d (%s %s): the sync's log line has no conntrack field, so no reconcile ran: %s", i+1, moved, ops[k].name, tail(l.Raw, 600))
 		}
 		if l.Conntrack.Removed != ctMoved {
-			return fmt.Errorf("change %d (%s %s): the reconcile removed %d entries, want the %d flows to %s: %s", i+1, list[0], ops[k].name, l.Conntrack.Removed, ctMoved, list[0], tail(l.Raw, 600))
+			return nil, fmt.Errorf("change %d (%s %s): the reconcile removed %d entries, want the %d flows to %s: %s", i+1, moved, ops[k].name, l.Conntrack.Removed, ctMoved, moved, tail(l.Raw, 600))
 		}
 		r := &rows[k]
 		r.Took = append(r.Took, ms(l.Conntrack.Took))
@@ -133,25 +179,30 @@ func (b *bench) measureConntrack(ctx context.Context) error {
 		r.Removed = l.Conntrack.Removed
 		// The moved flows send again, as live flows do: their new
 		// entries take the new verdict, and the next change moves them.
-		if _, err := sendFlows(ctx, t.node, sock, dsts[:ctMoved], len(dsts)); err != nil {
-			return fmt.Errorf("after change %d: %w", i+1, err)
+		if _, err := sendFlows(ctx, f.node, f.sock, f.dsts[:ctMoved], len(f.dsts)); err != nil {
+			return nil, fmt.Errorf("after change %d: %w", i+1, err)
 		}
 	}
-	res.Rows = rows
+	return rows, nil
+}
 
-	idle := &res.Idle
-	if idle.Removed[0], idle.Errors[0], err = scrapeConntrack(t.node); err != nil {
-		return err
+// conntrackIdlePasses watches ctResyncs no-change resync passes of s's
+// agent, with node's conntrack counters and metrics before and after.
+func conntrackIdlePasses(ctx context.Context, s *session, node *netns) (conntrackIdle, error) {
+	var idle conntrackIdle
+	var err error
+	if idle.Removed[0], idle.Errors[0], err = scrapeConntrack(node); err != nil {
+		return idle, err
 	}
-	if idle.Live[0], err = conntrackCount(ctx, t.node); err != nil {
-		return err
+	if idle.Live[0], err = conntrackCount(ctx, node); err != nil {
+		return idle, err
 	}
 	s.a.drain()
 	var took []float64
 	for range ctResyncs {
 		l, err := s.a.next(ctx, 10*ctResync+5*time.Second, isResyncPass)
 		if err != nil {
-			return fmt.Errorf("no-change resync pass: %w", err)
+			return idle, fmt.Errorf("no-change resync pass: %w", err)
 		}
 		if l.Conntrack != nil {
 			idle.Touched++
@@ -159,17 +210,13 @@ func (b *bench) measureConntrack(ctx context.Context) error {
 		took = append(took, ms(l.Took))
 	}
 	idle.Passes, idle.Took = len(took), summarize(took)
-	if idle.Removed[1], idle.Errors[1], err = scrapeConntrack(t.node); err != nil {
-		return err
+	if idle.Removed[1], idle.Errors[1], err = scrapeConntrack(node); err != nil {
+		return idle, err
 	}
-	if idle.Live[1], err = conntrackCount(ctx, t.node); err != nil {
-		return err
+	if idle.Live[1], err = conntrackCount(ctx, node); err != nil {
+		return idle, err
 	}
-	b.res.Conntrack = res
-	all := append(append([]float64{}, rows[0].Took...), rows[1].Took...)
-	b.progress("conntrack: reconcile p50 %.2f ms, p90 %.2f ms over %d changes; %d no-change passes, %d touched conntrack, removed_total %d → %d",
-		percentile(all, 50), percentile(all, 90), len(all), idle.Passes, idle.Touched, idle.Removed[0], idle.Removed[1])
-	return nil
+	return idle, nil
 }
 
 // ctDestinations are ctEntries UDP destinations: ctMoved in list[0] (the

@@ -109,28 +109,13 @@ func main() {
 }
 
 func run(quick bool, bin, out, chart, only, sizes string) error {
-	if os.Geteuid() != 0 {
-		return errors.New("run as root: the harness creates network namespaces")
-	}
-	for _, tool := range []string{"ip", "nft", "iptables-nft-restore", "iptables-nft-save", "/usr/bin/time"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			return fmt.Errorf("%s not found (apt-get install -y iproute2 nftables iptables time): %w", tool, err)
-		}
-	}
-	absBin, err := filepath.Abs(bin)
+	absBin, err := preflight(bin)
 	if err != nil {
 		return err
 	}
-	if _, err := os.Stat(absBin); err != nil {
-		return fmt.Errorf("masqd binary (make build): %w", err)
-	}
-	p := newPlan(quick)
-	if sizes != "" {
-		if p.sizes, err = parseSizes(sizes); err != nil {
-			return err
-		}
-		p.packetSizes, p.idleSizes = p.sizes, p.sizes[len(p.sizes)-1:]
-		p.latency = []latencySeries{{p.sizes[0], formatJSON}}
+	p, err := planWithSizes(quick, sizes)
+	if err != nil {
+		return err
 	}
 	dir, err := os.MkdirTemp("", "masqd-bench-")
 	if err != nil {
@@ -150,6 +135,64 @@ func run(quick bool, bin, out, chart, only, sizes string) error {
 		b.legacy = true
 	}
 
+	failed := b.measure(ctx, only)
+	if ctx.Err() != nil {
+		return fmt.Errorf("interrupted: %w", ctx.Err())
+	}
+	b.res.Took = time.Since(b.start)
+	b.res.Machine.LoadEnd = loadAverage()
+	if err := writeReport(b.res, out, chart); err != nil {
+		return err
+	}
+	b.progress("wrote %s and %s", out, chart)
+	if len(failed) > 0 {
+		return fmt.Errorf("measurements failed: %s (see the report)", strings.Join(failed, ", "))
+	}
+	return nil
+}
+
+// preflight checks that the harness runs as root with the tools it calls,
+// and returns the absolute path of the masqd binary bin.
+func preflight(bin string) (string, error) {
+	if os.Geteuid() != 0 {
+		return "", errors.New("run as root: the harness creates network namespaces")
+	}
+	for _, tool := range []string{"ip", "nft", "iptables-nft-restore", "iptables-nft-save", "/usr/bin/time"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			return "", fmt.Errorf("%s not found (apt-get install -y iproute2 nftables iptables time): %w", tool, err)
+		}
+	}
+	absBin, err := filepath.Abs(bin)
+	if err != nil {
+		return "", err
+	}
+	if _, err := os.Stat(absBin); err != nil {
+		return "", fmt.Errorf("masqd binary (make build): %w", err)
+	}
+	return absBin, nil
+}
+
+// planWithSizes is the plan for quick, with the CIDR counts of -sizes
+// (comma-separated; the plan's own when empty) for every sized measurement.
+func planWithSizes(quick bool, sizes string) (plan, error) {
+	p := newPlan(quick)
+	if sizes == "" {
+		return p, nil
+	}
+	var err error
+	if p.sizes, err = parseSizes(sizes); err != nil {
+		return p, err
+	}
+	p.packetSizes, p.idleSizes = p.sizes, p.sizes[len(p.sizes)-1:]
+	p.latency = []latencySeries{{p.sizes[0], formatJSON}}
+	return p, nil
+}
+
+// measure runs the measurements named in only (comma-separated; all when
+// empty) in a fixed order until ctx is done. A failed measurement is
+// recorded in the results and the rest still run; measure returns the
+// names of those that failed.
+func (b *bench) measure(ctx context.Context, only string) []string {
 	steps := []struct {
 		name string
 		fn   func(context.Context) error
@@ -186,19 +229,7 @@ func run(quick bool, bin, out, chart, only, sizes string) error {
 			failed = append(failed, s.name)
 		}
 	}
-	if ctx.Err() != nil {
-		return fmt.Errorf("interrupted: %w", ctx.Err())
-	}
-	b.res.Took = time.Since(b.start)
-	b.res.Machine.LoadEnd = loadAverage()
-	if err := writeReport(b.res, out, chart); err != nil {
-		return err
-	}
-	b.progress("wrote %s and %s", out, chart)
-	if len(failed) > 0 {
-		return fmt.Errorf("measurements failed: %s (see the report)", strings.Join(failed, ", "))
-	}
-	return nil
+	return failed
 }
 
 func parseSizes(s string) ([]int, error) {

@@ -261,23 +261,9 @@ func (b *bench) measurePacket(ctx context.Context) error {
 			topos = append(topos, t)
 		}
 	}
-	rates := map[*topo][]float64{}
-	failed := map[int]int64{}
-	for _, t := range topos {
-		// Warm up: ARP, routes, conntrack and the Go runtime.
-		if _, err := t.connect(ctx, b.plan.workers, time.Second, 100); err != nil {
-			return fmt.Errorf("%s, N=%d warm-up: %w", t.tool, t.n, err)
-		}
-	}
-	for range b.plan.reps {
-		for _, t := range topos {
-			r, err := t.connect(ctx, b.plan.workers, b.plan.packetTime, b.plan.packetMax)
-			if err != nil {
-				return fmt.Errorf("%s, N=%d: %w", t.tool, t.n, err)
-			}
-			rates[t] = append(rates[t], r.Rate())
-			failed[t.n] += r.Failed
-		}
+	rates, failed, err := b.packetRates(ctx, topos)
+	if err != nil {
+		return err
 	}
 	byN := map[int]*packetRow{}
 	for _, t := range topos {
@@ -294,24 +280,55 @@ func (b *bench) measurePacket(ctx context.Context) error {
 	for _, n := range b.plan.packetSizes {
 		b.res.Packet = append(b.res.Packet, *byN[n])
 	}
-	// Ratios of each N's rate to N=64's, per repetition.
-	b.res.PacketRatio = map[string]map[int]stat{}
-	for _, tool := range tools {
-		var base []float64
-		for _, t := range topos {
-			if t.tool == tool && t.n == b.plan.packetSizes[0] {
-				base = rates[t]
-			}
-		}
-		b.res.PacketRatio[tool] = map[int]stat{}
-		for _, t := range topos {
-			if t.tool == tool {
-				b.res.PacketRatio[tool][t.n] = summarize(ratios(rates[t], base))
-			}
-		}
-	}
+	b.res.PacketRatio = packetRatios(tools, topos, rates, b.plan.packetSizes[0])
 	for _, row := range b.res.Packet {
 		b.progress("packet N=%d: masqd %.0f conn/s, iptables-nft %.0f conn/s", row.N, row.Rate[toolMasqd].Med, row.Rate[toolIptNft].Med)
 	}
 	return nil
+}
+
+// packetRates warms every topology up, then measures b.plan.reps rounds in
+// which the topologies take turns. It returns each topology's rate per
+// round and the failed connections summed by N.
+func (b *bench) packetRates(ctx context.Context, topos []*topo) (map[*topo][]float64, map[int]int64, error) {
+	rates := map[*topo][]float64{}
+	failed := map[int]int64{}
+	for _, t := range topos {
+		// Warm up: ARP, routes, conntrack and the Go runtime.
+		if _, err := t.connect(ctx, b.plan.workers, time.Second, 100); err != nil {
+			return nil, nil, fmt.Errorf("%s, N=%d warm-up: %w", t.tool, t.n, err)
+		}
+	}
+	for range b.plan.reps {
+		for _, t := range topos {
+			r, err := t.connect(ctx, b.plan.workers, b.plan.packetTime, b.plan.packetMax)
+			if err != nil {
+				return nil, nil, fmt.Errorf("%s, N=%d: %w", t.tool, t.n, err)
+			}
+			rates[t] = append(rates[t], r.Rate())
+			failed[t.n] += r.Failed
+		}
+	}
+	return rates, failed, nil
+}
+
+// packetRatios are, by tool and N, the ratios of each N's rate to the rate
+// at baseN (the plan's first N), taken per repetition.
+func packetRatios(tools []string, topos []*topo, rates map[*topo][]float64, baseN int) map[string]map[int]stat {
+	out := map[string]map[int]stat{}
+	for _, tool := range tools {
+		var base []float64
+		for _, t := range topos {
+			if t.tool == tool && t.n == baseN {
+				base = rates[t]
+			}
+		}
+		out[tool] = map[int]stat{}
+		for _, t := range topos {
+			if t.tool == tool {
+				out[tool][t.n] = summarize(ratios(rates[t], base))
+			}
+		}
+	}
+	return out
 }
