@@ -1,10 +1,15 @@
 package nft
 
 import (
+	"cmp"
+	"math/rand/v2"
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/masqd/masqd/internal/config"
 )
@@ -79,5 +84,56 @@ func TestConfigHash(t *testing.T) {
 	}
 	if len(base) != 16 {
 		t.Errorf("hash %q, want 16 hex digits", base)
+	}
+}
+
+// TestConfigHashStable pins the hash of one config: nodes running
+// different masqd versions during a rollout must agree on it.
+func TestConfigHashStable(t *testing.T) {
+	cfg := loadFiles(t, map[string]string{
+		"ip-masq-agent": "nonMasqueradeCIDRs: [192.0.2.0/24, 10.0.0.0/8, fd00::/8, 10.0.0.0/8]\nmasqueradeCIDRs: [10.9.0.0/16]\nmasqLinkLocal: true\n",
+	})
+	const want = "65430c7435deafd2"
+	if got := ConfigHash(cfg, withOpts(func(o *Options) { o.EnableIPv6 = true })); got != want {
+		t.Errorf("hash %s, want %s: a change of the canonical text changes every node's hash", got, want)
+	}
+}
+
+// TestCanonicalPrefixes checks the canonical list against its definition,
+// sorted by address then length with duplicates dropped, on random lists
+// in and out of order.
+func TestCanonicalPrefixes(t *testing.T) {
+	seed := time.Now().UnixNano()
+	t.Logf("seed %d", seed)
+	rng := rand.New(rand.NewPCG(uint64(seed), 0))
+	for range 200 {
+		ps := make([]netip.Prefix, rng.IntN(40))
+		for i := range ps {
+			a := netip.AddrFrom4([4]byte{10, byte(rng.IntN(4)), byte(rng.IntN(4)), 0})
+			if rng.IntN(4) == 0 {
+				a = netip.AddrFrom16([16]byte{0xfd, byte(rng.IntN(4))})
+			}
+			ps[i] = netip.PrefixFrom(a, 8+rng.IntN(17)).Masked()
+		}
+		if rng.IntN(2) == 0 {
+			slices.SortFunc(ps, func(a, b netip.Prefix) int {
+				return cmp.Or(a.Addr().Compare(b.Addr()), cmp.Compare(a.Bits(), b.Bits()))
+			})
+		}
+		in := slices.Clone(ps)
+		sorted := slices.Clone(ps)
+		slices.SortFunc(sorted, func(a, b netip.Prefix) int {
+			return cmp.Or(a.Addr().Compare(b.Addr()), cmp.Compare(a.Bits(), b.Bits()))
+		})
+		var want []string
+		for _, p := range slices.Compact(sorted) {
+			want = append(want, p.String())
+		}
+		if got := string(appendPrefixes(nil, ps)); got != strings.Join(want, ",") {
+			t.Fatalf("canonical %v:\n got %s\nwant %s", in, got, strings.Join(want, ","))
+		}
+		if !slices.Equal(ps, in) {
+			t.Fatalf("the list was changed in place: %v, was %v", ps, in)
+		}
 	}
 }

@@ -9,8 +9,9 @@
 //     change that may alter what reading the path returns. It watches
 //     directories and lets the loop re-read by path, because kubelet swaps
 //     a ConfigMap's `..data` symlink and editors rename over files. It fires
-//     once the path has been quiet briefly (Quiet, at most MaxDelay after a
-//     burst's first event), so a truncate and its write are read together,
+//     once the path has been quiet briefly (Quiet after a write in place,
+//     QuietReplace after renames and ConfigMap swaps, at most MaxDelay after
+//     a burst's first event), so a truncate and its write are read together,
 //     and holds back a file emptied in place until its content comes or a
 //     resync. When inotify is unavailable or loses events, Files says so
 //     through Degraded and the ticker carries on alone.

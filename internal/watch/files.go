@@ -22,11 +22,19 @@ const armPasses = 64
 
 // Files fires once the path has been quiet for Quiet after an event, and at
 // the latest MaxDelay after the first event of a burst, however long the
-// burst: a truncate and the write after it, or the steps of a ConfigMap
-// swap, make one wake-up, and a half-written file is not read.
+// burst: a truncate and the write after it make one wake-up, and a
+// half-written file is not read.
+//
+// A burst without a write in place (a file renamed over the config, a
+// ConfigMap's `..data` swap, a removal) only needs QuietReplace: each of
+// its steps leaves whole files, so reading between two steps reads a
+// consistent config, and the wait only gathers steps that come together.
+// This is what an atomic update, the way ConfigMaps and most tools write,
+// pays before the reload starts.
 const (
-	Quiet    = 40 * time.Millisecond
-	MaxDelay = 100 * time.Millisecond
+	Quiet        = 40 * time.Millisecond
+	QuietReplace = 5 * time.Millisecond
+	MaxDelay     = 100 * time.Millisecond
 )
 
 // Files watches a config path, a file or a directory, which need not exist
@@ -43,7 +51,7 @@ const (
 // in-place write there, a re-pointed link, or a target that appears later
 // is seen too. Each event is logged at debug level, relevant or ignored.
 //
-// Events are debounced (Quiet, MaxDelay), and bursts coalesce in the
+// Events are debounced (Quiet, QuietReplace, MaxDelay), and bursts coalesce in the
 // Trigger too; the receiver re-reads the whole config whenever it gets
 // round to it.
 //
@@ -158,6 +166,10 @@ func (f *Files) loop() {
 	for {
 		select {
 		case <-b.quiet:
+			if rest := b.awaitContent(); rest > 0 {
+				b.timer.Reset(rest)
+				continue
+			}
 			b.quiet = nil
 			f.settle(b.inPlace)
 			clear(b.inPlace)
@@ -212,25 +224,53 @@ type burst struct {
 	// inPlace maps each name of the waiting events to whether all its
 	// events were writes in place.
 	inPlace map[string]bool
+	// writes is whether any waiting event was a write in place.
+	writes bool
 }
 
-// add records ev and sets the timer to Quiet from now, or to MaxDelay
-// after the first waiting event if that is sooner.
+// add records ev and sets the timer to Quiet from now (QuietReplace while
+// the burst has no write in place), or to MaxDelay after the first waiting
+// event if that is sooner.
 func (b *burst) add(ev fsnotify.Event) {
 	written, seen := b.inPlace[ev.Name]
 	b.inPlace[ev.Name] = (written || !seen) && ev.Op == fsnotify.Write
-	wait := Quiet
 	if b.quiet == nil {
-		b.first = time.Now()
-	} else {
-		wait = min(Quiet, max(0, MaxDelay-time.Since(b.first)))
+		b.first, b.writes = time.Now(), false
 	}
+	b.writes = b.writes || ev.Op.Has(fsnotify.Write)
+	wait := b.wait()
 	if b.timer == nil {
 		b.timer = time.NewTimer(wait)
 	} else {
 		b.timer.Reset(wait)
 	}
 	b.quiet = b.timer.C
+}
+
+// wait is how long the burst waits after its latest event.
+func (b *burst) wait() time.Duration {
+	quiet := QuietReplace
+	if b.writes {
+		quiet = Quiet
+	}
+	return min(quiet, max(0, MaxDelay-time.Since(b.first)))
+}
+
+// awaitContent returns how much longer a burst without writes in place
+// waits: the rest of Quiet since its first event while one of its names is
+// an empty regular file, which a write may yet fill (a new file is created
+// empty, then written).
+func (b *burst) awaitContent() time.Duration {
+	rest := Quiet - time.Since(b.first)
+	if b.writes || rest <= 0 {
+		return 0
+	}
+	for name := range b.inPlace {
+		if st, err := os.Stat(name); err == nil && st.Mode().IsRegular() && st.Size() == 0 {
+			return rest
+		}
+	}
+	return 0
 }
 
 func (b *burst) stop() {

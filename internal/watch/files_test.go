@@ -671,3 +671,60 @@ func BenchmarkConfigMapSwapWake(b *testing.B) {
 		}
 	}
 }
+
+// TestBurstWait: a burst of replacements (renames, creations, removals)
+// waits QuietReplace, one with a write in place Quiet, from then on.
+func TestBurstWait(t *testing.T) {
+	b := burst{inPlace: map[string]bool{}}
+	defer b.stop()
+	for _, step := range []struct {
+		op   fsnotify.Op
+		want time.Duration
+	}{
+		{fsnotify.Create, QuietReplace},
+		{fsnotify.Rename, QuietReplace},
+		{fsnotify.Remove, QuietReplace},
+		{fsnotify.Write, Quiet},
+		{fsnotify.Create, Quiet},
+	} {
+		b.add(fsnotify.Event{Name: "/config", Op: step.op})
+		// MaxDelay is far away: the steps take microseconds, or on a
+		// stalled machine less than MaxDelay-Quiet.
+		if got := b.wait(); got != step.want && time.Since(b.first) < MaxDelay-Quiet {
+			t.Errorf("after %s: waits %v, want %v", step.op, got, step.want)
+		}
+	}
+	<-b.quiet
+	b.quiet = nil
+	b.add(fsnotify.Event{Name: "/config", Op: fsnotify.Rename})
+	if got := b.wait(); got != QuietReplace {
+		t.Errorf("a new burst of a rename waits %v, want %v", got, QuietReplace)
+	}
+}
+
+// TestCreatedThenWrittenFiresWithContent: a new config file is created
+// empty and written a moment later, longer than QuietReplace: the wake-up
+// comes with the content.
+func TestCreatedThenWrittenFiresWithContent(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "config")
+	_, tr, _ := watchPath(t, path)
+	fd, err := os.Create(path)
+	must(t, err)
+	created := time.Now()
+	time.Sleep(3 * QuietReplace)
+	select {
+	case <-tr.C():
+		why := tr.Take()
+		if took := time.Since(created); took >= Quiet {
+			t.Skipf("the write came %v after the create, beyond Quiet: the empty file rightly fired", took)
+		}
+		t.Fatalf("the new, still empty file fired: %s", why)
+	default:
+	}
+	_, err = fd.WriteString("b")
+	must(t, errors.Join(err, fd.Close()))
+	waitFire(t, tr, "the create and the write")
+	if got, err := os.ReadFile(path); err != nil || string(got) != "b" {
+		t.Errorf("at the wake-up the file held %q (%v)", got, err)
+	}
+}
