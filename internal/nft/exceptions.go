@@ -65,11 +65,11 @@ func spans(cfg *config.Config, opts Options, fam Family) []span {
 	return out
 }
 
-// Containing returns the entries that contain dst, the deciding one first:
+// containing returns the entries that contain dst, the deciding one first:
 // with masqueradeCIDRs in the config, the most specific entry decides, and
 // on a tie an exception wins. It is the specification that Build's interval
 // set implements, and what explain cites.
-func Containing(cfg *config.Config, opts Options, dst netip.Addr) []Entry {
+func containing(cfg *config.Config, opts Options, dst netip.Addr) []Entry {
 	var out []Entry
 	for _, e := range entries(cfg, opts, addrFamily(dst)) {
 		if e.Prefix.Contains(dst) {

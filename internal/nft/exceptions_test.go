@@ -77,7 +77,7 @@ func TestExemptMatchesContaining(t *testing.T) {
 				if !a.IsValid() {
 					continue
 				}
-				in := Containing(cfg, opts, a)
+				in := containing(cfg, opts, a)
 				want := len(in) > 0 && !in[0].Masquerade
 				if _, got := find(ivs, a); got != want {
 					t.Fatalf("round %d: %s exempt %t, want %t (containing %+v)\nentries %v\nintervals %v", round, a, got, want, in, es, ivs)
@@ -126,7 +126,7 @@ func randomExceptions(rng *rand.Rand, v6 bool) (*config.Config, Options) {
 	return cfg, withOpts(func(o *Options) { o.EnableIPv6 = v6 })
 }
 
-// FuzzExempt checks the sweep against Containing on fuzzed prefixes.
+// FuzzExempt checks the sweep against containing on fuzzed prefixes.
 func FuzzExempt(f *testing.F) {
 	f.Add([]byte{10, 0, 0, 0, 8, 0, 10, 20, 0, 0, 16, 1, 10, 20, 30, 0, 24, 0})
 	f.Add([]byte{0, 0, 0, 0, 0, 1, 255, 255, 255, 255, 32, 0, 0, 0, 0, 0, 0, 0})
@@ -149,7 +149,7 @@ func FuzzExempt(f *testing.F) {
 				if !a.IsValid() {
 					continue
 				}
-				in := Containing(cfg, opts, a)
+				in := containing(cfg, opts, a)
 				if _, got := find(ivs, a); got != (len(in) > 0 && !in[0].Masquerade) {
 					t.Fatalf("%s exempt %t, containing %+v", a, got, in)
 				}

@@ -222,7 +222,7 @@ func indexEntries(ents []Entry) entryIndex {
 		idx[p] = append(idx[p], e)
 	}
 	for _, es := range idx {
-		// On a tie an exception wins, as in Containing.
+		// On a tie an exception wins, as in containing.
 		slices.SortStableFunc(es, func(a, b Entry) int { return cmp.Compare(kindRank(a), kindRank(b)) })
 	}
 	return idx
@@ -236,7 +236,7 @@ func kindRank(e Entry) int {
 }
 
 // containing returns the entries that contain a, the deciding one first,
-// as Containing orders them.
+// as containing orders them.
 func (idx entryIndex) containing(a netip.Addr) []Entry {
 	var out []Entry
 	for bits := a.BitLen(); bits >= 0; bits-- {

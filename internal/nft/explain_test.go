@@ -14,7 +14,7 @@ import (
 // TestExplainMatchesTrace: on random nested configs, local routes and
 // queried prefixes, Explain's answers cover the prefix exactly, in order,
 // each maximal; at every boundary address, the answer holding it says what
-// Trace and Containing say for that address.
+// Trace and containing say for that address.
 func TestExplainMatchesTrace(t *testing.T) {
 	seed := uint64(time.Now().UnixNano())
 	t.Logf("seed %d", seed)
@@ -57,7 +57,7 @@ func TestExplainMatchesTrace(t *testing.T) {
 }
 
 // checkAnswer fails unless answer a says for address p what Trace and
-// Containing say.
+// containing say.
 func checkAnswer(t *testing.T, cfg *config.Config, opts Options, rs *Ruleset, q Query, a Answer, p netip.Addr) {
 	t.Helper()
 	local := slices.ContainsFunc(q.Local, func(l netip.Prefix) bool { return l.Contains(p) })
@@ -72,9 +72,9 @@ func checkAnswer(t *testing.T, cfg *config.Config, opts Options, rs *Ruleset, q 
 		}
 		return
 	}
-	in := Containing(cfg, opts, p)
+	in := containing(cfg, opts, p)
 	if len(in) == 0 && a.Entry.Prefix.IsValid() || len(in) > 0 && in[0] != a.Entry {
-		t.Fatalf("%s: answer decided by %+v; Containing says %+v", p, a.Entry, in)
+		t.Fatalf("%s: answer decided by %+v; containing says %+v", p, a.Entry, in)
 	}
 }
 

@@ -71,8 +71,8 @@ func FuzzParseBuild(f *testing.F) {
 		}
 		for _, p := range append(cfg.NonMasqueradeCIDRs, cfg.MasqueradeCIDRs...) {
 			for _, addr := range []netip.Addr{p.Addr(), lastAddr(p)} {
-				in := Containing(cfg, opts, addr)
-				if v := rs.Lookup(addr); v.Masquerade != in[0].Masquerade {
+				in := containing(cfg, opts, addr)
+				if v := rs.lookup(addr); v.Masquerade != in[0].Masquerade {
 					t.Fatalf("%s (in %s) masqueraded %t by rule %q, but %+v decides", addr, p, v.Masquerade, v.Comment, in[0])
 				}
 			}

@@ -27,9 +27,9 @@ type Verdict struct {
 	SNAT netip.Addr
 }
 
-// Lookup answers whether a packet to dst, not local to the node, is
+// lookup answers whether a packet to dst, not local to the node, is
 // masqueraded, and which rule decided.
-func (rs *Ruleset) Lookup(dst netip.Addr) Verdict {
+func (rs *Ruleset) lookup(dst netip.Addr) Verdict {
 	return rs.Trace(Packet{Dst: dst})
 }
 

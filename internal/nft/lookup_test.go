@@ -58,7 +58,7 @@ func TestTrace(t *testing.T) {
 
 func TestLookupInterval(t *testing.T) {
 	rs := Build(&config.Config{NonMasqueradeCIDRs: prefixes("10.0.0.0/8", "11.0.0.0/8")}, ipMasqAgentDefaults())
-	v := rs.Lookup(netip.MustParseAddr("11.2.3.4"))
+	v := rs.lookup(netip.MustParseAddr("11.2.3.4"))
 	if got := v.Interval.String(); got != "10.0.0.0/7" {
 		t.Errorf("deciding interval %s, want 10.0.0.0/7", got)
 	}
