@@ -10,7 +10,6 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/mdlayher/netlink"
 	"golang.org/x/sys/unix"
 
 	"github.com/masqd/masqd/internal/nft"
@@ -128,15 +127,11 @@ type Conn struct {
 // Open returns a Conn for the network namespace at nsPath (such as
 // /run/netns/NAME), or for the caller's namespace when nsPath is empty.
 func Open(nsPath string, mode Mode) (*Conn, error) {
-	c := &Conn{mode: mode}
-	if nsPath != "" {
-		f, err := os.Open(nsPath)
-		if err != nil {
-			return nil, fmt.Errorf("open network namespace: %w", err)
-		}
-		c.ns = f
+	ns, err := openNetNS(nsPath)
+	if err != nil {
+		return nil, err
 	}
-	return c, nil
+	return &Conn{ns: ns, mode: mode}, nil
 }
 
 // Close releases the namespace handle.
@@ -167,18 +162,11 @@ func (c *Conn) reconcile(ctx context.Context, before, after *nft.Ruleset) (Resul
 	if c.mode == Off || len(res.Changes) == 0 {
 		return res, nil
 	}
-	cfg := &netlink.Config{}
-	if c.ns != nil {
-		cfg.NetNS = int(c.ns.Fd())
-	}
-	conn, err := netlink.Dial(unix.NETLINK_NETFILTER, cfg)
+	conn, err := dial(c.ns, dumpBuffer, "conntrack socket")
 	if err != nil {
-		return res, fmt.Errorf("talk to conntrack over netlink: %w", err)
+		return res, err
 	}
 	defer conn.Close()
-	if err := conn.SetReadBuffer(dumpBuffer); err != nil {
-		return res, fmt.Errorf("conntrack socket buffer: %w", err)
-	}
 	var errs []error
 	for _, fam := range []struct {
 		is4    bool

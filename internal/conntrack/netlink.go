@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"os"
 	"syscall"
 
 	"github.com/mdlayher/netlink"
@@ -69,8 +70,8 @@ func (e *entry) destination() netip.Addr {
 
 // dumpRead is the size of one read of a dump. The kernel sizes the
 // messages of a dump after the largest read so far (up to 32 KiB), so a
-// large read means fewer messages and fewer system calls; mdlayher/netlink,
-// and with it ti-mo/conntrack, reads page-sized.
+// large read means fewer messages and fewer system calls; ti-mo/conntrack
+// reads page-sized.
 const dumpRead = 64 << 10
 
 // nlmsgHeaderLen and nfgenLen are the fixed headers of a ctnetlink message.
@@ -115,8 +116,40 @@ func dump(c *netlink.Conn, family uint8, status, statusMask uint32, fn func(*ent
 	}
 }
 
-// recv reads one datagram into buf through rc, with a receive buffer as
-// large as buf (mdlayher/netlink would start with a page). err is the
+// openNetNS opens the network namespace at path, or returns nil, the
+// caller's namespace, when path is empty.
+func openNetNS(path string) (*os.File, error) {
+	if path == "" {
+		return nil, nil
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("open network namespace: %w", err)
+	}
+	return f, nil
+}
+
+// dial opens a ctnetlink socket in ns (the caller's namespace when nil)
+// with a receive buffer of size bytes; what names the socket in errors.
+func dial(ns *os.File, size int, what string) (*netlink.Conn, error) {
+	cfg := &netlink.Config{}
+	if ns != nil {
+		cfg.NetNS = int(ns.Fd())
+	}
+	conn, err := netlink.Dial(unix.NETLINK_NETFILTER, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("talk to conntrack over netlink: %w", err)
+	}
+	if err := conn.SetReadBuffer(size); err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("%s buffer: %w", what, err)
+	}
+	return conn, nil
+}
+
+// recv reads one datagram into buf through rc, for parsing in place:
+// mdlayher/netlink's Receive builds a netlink.Message for every message of
+// it, which a dump of 10,000 entries or a busy event log pays for. err is the
 // socket's (its deadline passed, or it was closed); rerr is the read's.
 func recv(rc syscall.RawConn, buf []byte) (n int, err, rerr error) {
 	err = rc.Read(func(fd uintptr) bool {
@@ -126,38 +159,57 @@ func recv(rc syscall.RawConn, buf []byte) (n int, err, rerr error) {
 	return n, err, rerr
 }
 
-// parseMessages walks the netlink messages of one read. It reports done at
-// the dump's end.
-func parseMessages(b []byte, fn func(*entry)) (bool, error) {
+// errMalformed is a netlink message whose length does not fit its read.
+var errMalformed = errors.New("malformed netlink message")
+
+// eachMessage calls fn with the type and payload (what follows the netlink
+// header) of each netlink message of one read, until fn returns false.
+func eachMessage(b []byte, fn func(typ uint16, payload []byte) bool) error {
 	for len(b) >= nlmsgHeaderLen {
 		l := int(binary.NativeEndian.Uint32(b[0:4]))
 		typ := binary.NativeEndian.Uint16(b[4:6])
 		if l < nlmsgHeaderLen || l > len(b) {
-			return false, errors.New("read dump: malformed netlink message")
+			return errMalformed
 		}
-		msg := b[nlmsgHeaderLen:l]
+		if !fn(typ, b[nlmsgHeaderLen:l]) {
+			return nil
+		}
 		b = b[min(align(l), len(b)):]
+	}
+	return nil
+}
+
+// parseMessages walks the netlink messages of one read of a dump. It
+// reports done at the dump's end.
+func parseMessages(b []byte, fn func(*entry)) (done bool, err error) {
+	werr := eachMessage(b, func(typ uint16, msg []byte) bool {
 		switch typ {
 		case unix.NLMSG_DONE:
-			return true, nil
+			done = true
+			return false
 		case unix.NLMSG_ERROR:
 			if len(msg) >= 4 {
 				if errno := int32(binary.NativeEndian.Uint32(msg[0:4])); errno != 0 {
-					return false, fmt.Errorf("read dump: %w", unix.Errno(-errno))
+					err = fmt.Errorf("read dump: %w", unix.Errno(-errno))
+					return false
 				}
 			}
-			return true, nil
+			done = true
+			return false
 		}
-		if len(msg) < nfgenLen {
-			continue
+		if len(msg) >= nfgenLen {
+			var e entry
+			parseEntry(msg[nfgenLen:], &e)
+			if e.raw != nil {
+				fn(&e)
+			}
 		}
-		var e entry
-		parseEntry(msg[nfgenLen:], &e)
-		if e.raw != nil {
-			fn(&e)
-		}
+		return true
+	})
+	if werr != nil {
+		return false, fmt.Errorf("read dump: %w", werr)
 	}
-	return false, nil
+	return done, err
 }
 
 func parseEntry(b []byte, e *entry) {

@@ -43,15 +43,11 @@ type TranslationLog struct {
 // caller's when empty) that writes to w through a buffer of that many
 // events.
 func NewTranslationLog(nsPath string, w io.Writer, buffer int) (*TranslationLog, error) {
-	l := &TranslationLog{w: w, buffer: max(buffer, 1)}
-	if nsPath != "" {
-		f, err := os.Open(nsPath)
-		if err != nil {
-			return nil, fmt.Errorf("open network namespace: %w", err)
-		}
-		l.ns = f
+	ns, err := openNetNS(nsPath)
+	if err != nil {
+		return nil, err
 	}
-	return l, nil
+	return &TranslationLog{w: w, buffer: max(buffer, 1), ns: ns}, nil
 }
 
 // OpenTranslationLog returns a log as NewTranslationLog does that appends
@@ -100,18 +96,11 @@ func (l *TranslationLog) Run(ctx context.Context) error {
 	if l.file != nil {
 		defer l.file.Close()
 	}
-	cfg := &netlink.Config{}
-	if l.ns != nil {
-		cfg.NetNS = int(l.ns.Fd())
-	}
-	conn, err := netlink.Dial(unix.NETLINK_NETFILTER, cfg)
+	conn, err := dial(l.ns, eventBuffer, "conntrack event socket")
 	if err != nil {
-		return fmt.Errorf("talk to conntrack over netlink: %w", err)
+		return err
 	}
 	defer conn.Close()
-	if err := conn.SetReadBuffer(eventBuffer); err != nil {
-		return fmt.Errorf("conntrack event socket buffer: %w", err)
-	}
 	for _, g := range []uint32{unix.NFNLGRP_CONNTRACK_NEW, unix.NFNLGRP_CONNTRACK_DESTROY} {
 		if err := conn.JoinGroup(g); err != nil {
 			return fmt.Errorf("listen to conntrack events: %w", err)
@@ -151,20 +140,21 @@ func (l *TranslationLog) read(conn *netlink.Conn, lines chan<- logLine) error {
 			return fmt.Errorf("read conntrack events: %w", rerr)
 		}
 		now := time.Now()
-		eachMessage(buf[:n], func(typ uint16, msg []byte) {
-			if typ>>8 != unix.NFNL_SUBSYS_CTNETLINK {
-				return
+		// A malformed datagram ends its walk; the next read goes on.
+		_ = eachMessage(buf[:n], func(typ uint16, msg []byte) bool {
+			if typ>>8 != unix.NFNL_SUBSYS_CTNETLINK || len(msg) < nfgenLen {
+				return true
 			}
 			event := "start"
 			if typ&0xff == msgDelete {
 				event = "end"
 			}
 			var e entry
-			parseEntry(msg, &e)
+			parseEntry(msg[nfgenLen:], &e)
 			// Destroy events carry no status: the tuples tell whether
 			// the source was translated.
 			if e.raw == nil || e.orig.src == e.reply.dst {
-				return
+				return true
 			}
 			line := logLine{Time: now, Event: event, Proto: ProtoName(e.proto),
 				Pod: e.orig.src.String(), Node: e.reply.dst.String(), Dst: e.reply.src.String()}
@@ -176,21 +166,8 @@ func (l *TranslationLog) read(conn *netlink.Conn, lines chan<- logLine) error {
 			default:
 				l.BufferDrops.Add(1)
 			}
+			return true
 		})
-	}
-}
-
-// eachMessage calls fn for each ctnetlink message in b with its type and
-// its attributes.
-func eachMessage(b []byte, fn func(typ uint16, attrs []byte)) {
-	for len(b) >= nlmsgHeaderLen {
-		l := int(binary.NativeEndian.Uint32(b[0:4]))
-		typ := binary.NativeEndian.Uint16(b[4:6])
-		if l < nlmsgHeaderLen+nfgenLen || l > len(b) {
-			return
-		}
-		fn(typ, b[nlmsgHeaderLen+nfgenLen:l])
-		b = b[min(align(l), len(b)):]
 	}
 }
 

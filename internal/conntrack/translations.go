@@ -5,12 +5,10 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
 
-	"github.com/mdlayher/netlink"
 	"golang.org/x/sys/unix"
 )
 
@@ -97,23 +95,18 @@ func (m Match) matches(t Translation) bool {
 // the network namespace at nsPath (the caller's when empty) that m
 // selects, sorted by translated address and port. It only reads.
 func Translations(ctx context.Context, nsPath string, m Match) ([]Translation, error) {
-	cfg := &netlink.Config{}
-	if nsPath != "" {
-		f, err := os.Open(nsPath)
-		if err != nil {
-			return nil, fmt.Errorf("open network namespace: %w", err)
-		}
-		defer f.Close()
-		cfg.NetNS = int(f.Fd())
-	}
-	conn, err := netlink.Dial(unix.NETLINK_NETFILTER, cfg)
+	ns, err := openNetNS(nsPath)
 	if err != nil {
-		return nil, fmt.Errorf("talk to conntrack over netlink: %w", err)
+		return nil, err
+	}
+	if ns != nil {
+		defer ns.Close()
+	}
+	conn, err := dial(ns, dumpBuffer, "conntrack socket")
+	if err != nil {
+		return nil, err
 	}
 	defer conn.Close()
-	if err := conn.SetReadBuffer(dumpBuffer); err != nil {
-		return nil, fmt.Errorf("conntrack socket buffer: %w", err)
-	}
 	var out []Translation
 	for _, family := range []uint8{unix.AF_INET, unix.AF_INET6} {
 		if err := ctx.Err(); err != nil {
