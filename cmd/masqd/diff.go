@@ -11,7 +11,7 @@ import (
 // kubectl diff does: exit 0 and nothing when in sync, 1 with the changes,
 // 2 when it cannot tell. It only reads.
 func runDiff(ctx context.Context, s *settings, args []string, e env) error {
-	if err := noArgs("diff", args); err != nil {
+	if err := noConfigArgs("diff", args); err != nil {
 		return &cli.ExitError{Code: 2, Err: err}
 	}
 	cfg, opts, rs, err := load(s)

@@ -19,7 +19,7 @@ func runFlows(ctx context.Context, s *settings, args []string, e env) error {
 	}
 	ts, err := conntrack.Translations(ctx, s.netns, m)
 	if err != nil {
-		return kernelHint(s, err)
+		return err
 	}
 	_, err = io.WriteString(e.stdout, conntrack.TranslationsText(ts))
 	return err

@@ -121,16 +121,21 @@ func reportError(w io.Writer, s *settings, err error) {
 	fmt.Fprintf(w, "masqd: %v\n", kernelHint(s, err))
 }
 
-// noArgs refuses arguments; commands that read the config say how to give
-// it a file, the likely intent.
+// noArgs refuses arguments.
 func noArgs(cmd string, args []string) error {
-	switch {
-	case len(args) == 0:
-		return nil
-	case cmd == "cleanup":
+	if len(args) > 0 {
 		return fmt.Errorf("%s takes no arguments, got %q", cmd, args)
 	}
-	return fmt.Errorf("%s takes no arguments, got %q; to read a config file, run masqd %s --config %s", cmd, args, cmd, args[0])
+	return nil
+}
+
+// noConfigArgs refuses arguments to a command that reads the config, saying
+// how to give it a file, the likely intent.
+func noConfigArgs(cmd string, args []string) error {
+	if err := noArgs(cmd, args); err != nil {
+		return fmt.Errorf("%w; to read a config file, run masqd %s --config %s", err, cmd, args[0])
+	}
+	return nil
 }
 
 // load reads the config and builds the ruleset with the flags' options,
@@ -163,7 +168,7 @@ func runMain(ctx context.Context, s *settings, _ []string, e env) error {
 }
 
 func runRender(_ context.Context, s *settings, args []string, e env) error {
-	if err := noArgs("render", args); err != nil {
+	if err := noConfigArgs("render", args); err != nil {
 		return err
 	}
 	_, _, rs, err := load(s)
@@ -175,7 +180,7 @@ func runRender(_ context.Context, s *settings, args []string, e env) error {
 }
 
 func runCheck(_ context.Context, s *settings, args []string, e env) error {
-	if err := noArgs("check", args); err != nil {
+	if err := noConfigArgs("check", args); err != nil {
 		return err
 	}
 	// The agent applies the defaults when the config is missing, as
