@@ -50,8 +50,8 @@ func (c Change) Stale(translated bool) bool {
 // that can decide them are the same: for each family, the rules whose
 // destination match holds, in chain order, up to the first one with no
 // other condition. Rules are compared by what they test besides the
-// destination (node-local, source set contents, protocol, numgen) and what
-// they do (masquerade or not, --snat-address, port range). FullyRandom is
+// destination (node-local, source set contents) and what they do
+// (masquerade or not, --snat-address). FullyRandom is
 // left out: it changes how ports are picked, not which translations are
 // right. A rule that tests the source makes its destinations change as a
 // whole when the source set changes (see Change).
@@ -193,8 +193,7 @@ func changes(before, after *view, fam Family) []Change {
 	if len(before.rules) > 64 || len(after.rules) > 64 {
 		// More rules than a mask holds: Build never makes such a chain.
 		// Say everything may have changed rather than guess.
-		first, last := familyBounds(fam)
-		return []Change{{Interval: Interval{First: first, Last: last}, WasMasq: true, NowMasq: true}}
+		return []Change{{Interval: fam.info().all(), WasMasq: true, NowMasq: true}}
 	}
 	memo := map[[2]uint64]outcome{}
 	var out []Change
@@ -210,8 +209,7 @@ func changes(before, after *view, fam Family) []Change {
 // them compares intervals, which keeps a one-CIDR change at 100,000 CIDRs
 // cheap. Otherwise the whole family is dirty.
 func dirty(before, after *view, fam Family) []Interval {
-	first, last := familyBounds(fam)
-	whole := []Interval{{First: first, Last: last}}
+	whole := []Interval{fam.info().all()}
 	if len(before.rules) != len(after.rules) {
 		return whole
 	}
@@ -308,13 +306,4 @@ func selected(v *view, mask uint64) []*ruleKey {
 		}
 	}
 	return out
-}
-
-// familyBounds returns a family's lowest and highest address.
-func familyBounds(fam Family) (netip.Addr, netip.Addr) {
-	if fam == IPv4 {
-		return netip.IPv4Unspecified(), netip.AddrFrom4([4]byte{255, 255, 255, 255})
-	}
-	return netip.IPv6Unspecified(), netip.AddrFrom16([16]byte{
-		255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255})
 }

@@ -56,7 +56,13 @@ func (d *Diff) Empty() bool { return d.Op == OpNone }
 
 // Generation returns the ruleset generation id: every nftables commit in
 // the namespace increments it.
-func (c *Conn) Generation() (uint32, error) { return c.genID() }
+func (c *Conn) Generation() (uint32, error) {
+	if err := c.acquire(); err != nil {
+		return 0, err
+	}
+	defer c.release()
+	return c.genID()
+}
 
 // Diff reads masqd's table and says what a sync to want would change. It
 // never writes to the kernel, and ignores what the Conn remembers of its
@@ -65,6 +71,10 @@ func (c *Conn) Diff(ctx context.Context, want *Ruleset) (*Diff, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	if err := c.acquire(); err != nil {
+		return nil, err
+	}
+	defer c.release()
 	gen, err := c.genID()
 	if err != nil {
 		return nil, err

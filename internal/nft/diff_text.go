@@ -3,7 +3,7 @@ package nft
 import (
 	"fmt"
 	"io"
-	"net/netip"
+	"slices"
 	"strings"
 
 	"github.com/masqd/masqd/internal/config"
@@ -43,8 +43,8 @@ func (d *Diff) WriteText(w io.Writer, rs *Ruleset, cfg *config.Config, opts Opti
 		for _, iv := range sd.Removed {
 			fmt.Fprintf(w, "-\t%s: not in the config\n", iv)
 		}
-		for _, iv := range sd.Added {
-			fmt.Fprintf(w, "+\t%s: %s\n", iv, provenance(cfg, opts, sd.Name, iv))
+		for i, from := range provenances(cfg, opts, sd.Name, sd.Added) {
+			fmt.Fprintf(w, "+\t%s: %s\n", sd.Added[i], from)
 		}
 	}
 }
@@ -73,40 +73,63 @@ func (d *Diff) writeRules(w io.Writer) {
 	}
 }
 
-// provenance names the config entries behind an interval of a set: those
+// provenances names, for each of ivs, the config entries behind it: those
 // of the set's list that overlap it, with file and line, and the
-// link-local exemption when Build folded it into the set.
-func provenance(cfg *config.Config, opts Options, set string, iv Interval) string {
+// link-local exemption when Build folded it into the set. One sweep over
+// the entries and intervals sorted by address serves them all: a
+// 100,000-interval create must not test every entry against every interval.
+func provenances(cfg *config.Config, opts Options, set string, ivs []Interval) []string {
 	l := config.NonMasquerade
 	if set == SetSrcV4 || set == SetSrcV6 {
 		l = config.MasqueradeSource
 	}
-	var from []string
-	for i, p := range cfg.Entries(l) {
-		if IntervalOf(p).overlaps(iv) {
-			from = append(from, fmt.Sprintf("%s %s (%s)", l, p, cfg.Source(l, i)))
-		}
+	type entry struct {
+		iv Interval
+		i  int
 	}
-	if l == config.NonMasquerade && len(cfg.MasqueradeCIDRs) > 0 {
-		// With exceptions the link-local exemption is an interval of the
-		// set, not a rule.
-		for _, ll := range []struct {
-			p  string
-			on bool
-			by string
-		}{
-			{"169.254.0.0/16", !cfg.MasqLinkLocal, "masqLinkLocal"},
-			{"fe80::/10", opts.EnableIPv6 && !cfg.MasqLinkLocalIPv6, "masqLinkLocalIPv6"},
-		} {
-			if ll.on && IntervalOf(netip.MustParsePrefix(ll.p)).overlaps(iv) {
-				from = append(from, fmt.Sprintf("the link-local exemption %s (%s: false)", ll.p, ll.by))
+	var ents []entry
+	for i, p := range cfg.Entries(l) {
+		ents = append(ents, entry{IntervalOf(p), i})
+	}
+	slices.SortStableFunc(ents, func(a, b entry) int { return a.iv.First.Compare(b.iv.First) })
+	order := make([]int, len(ivs))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortFunc(order, func(a, b int) int { return ivs[a].First.Compare(ivs[b].First) })
+	out := make([]string, len(ivs))
+	var open []entry // entries that begin before the interval's end and may overlap it
+	next := 0
+	for _, k := range order {
+		iv := ivs[k]
+		for ; next < len(ents) && ents[next].iv.First.Compare(iv.Last) <= 0; next++ {
+			open = append(open, ents[next])
+		}
+		open = slices.DeleteFunc(open, func(e entry) bool { return e.iv.Last.Less(iv.First) })
+		hits := slices.Clone(open)
+		slices.SortFunc(hits, func(a, b entry) int { return a.i - b.i })
+		var from []string
+		for _, e := range hits {
+			if e.iv.overlaps(iv) {
+				from = append(from, fmt.Sprintf("%s %s (%s)", l, cfg.Entries(l)[e.i], cfg.Source(l, e.i)))
 			}
 		}
+		if l == config.NonMasquerade && len(cfg.MasqueradeCIDRs) > 0 {
+			// With exceptions the link-local exemption is an interval of
+			// the set, not a rule.
+			for _, f := range families {
+				fi := f.info()
+				if fi.enabled(opts) && !fi.masqLinkLocal(cfg) && IntervalOf(fi.linkLocal).overlaps(iv) {
+					from = append(from, fmt.Sprintf("the link-local exemption %s (%s: false)", fi.linkLocal, fi.linkLocalKey))
+				}
+			}
+		}
+		out[k] = "from no config entry"
+		if len(from) > 0 {
+			out[k] = "from " + strings.Join(from, ", ")
+		}
 	}
-	if len(from) == 0 {
-		return "from no config entry"
-	}
-	return "from " + strings.Join(from, ", ")
+	return out
 }
 
 // overlaps reports whether two intervals of one family share an address.

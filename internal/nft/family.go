@@ -135,6 +135,9 @@ func addrFamily(a netip.Addr) Family {
 	return IPv6
 }
 
+// all is the interval of every address of the family.
+func (fi *famInfo) all() Interval { return Interval{First: fi.zero, Last: fi.max} }
+
 // byFamily splits prefixes by family. The lists are sized up front:
 // growing them by append left five times the list behind as garbage
 // (17 MB at 100,000 CIDRs).
