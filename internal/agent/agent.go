@@ -4,7 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -96,11 +96,11 @@ type Agent struct {
 	trigger *watch.Trigger // fired by the file watch, the ticker, the monitor and retries
 
 	// Owned by the Run goroutine.
-	good     *config.Config // last valid config; nil until one is read
-	applied  *config.Config // the config of the last successful sync
-	hash     string         // nft.ConfigHash of applied
-	errText  string         // last config error logged, to log each once
-	warnText string         // last config warnings logged, to log each set once
+	good     *config.Config   // last valid config; nil until one is read
+	applied  *config.Config   // the config of the last successful sync
+	hash     string           // nft.ConfigHash of applied
+	errText  string           // last config error logged, to log each once
+	warnings []config.Problem // last config warnings logged, to log each set once
 	failures int
 	retry    watch.Timer // pending retry after a failed sync, or nil
 	ticker   *watch.Ticker
@@ -538,16 +538,11 @@ func logProvenance(log *zap.Logger, cfg *config.Config) {
 // too, and a resync does not repeat them.
 func (a *Agent) logWarnings(ws []config.Problem) {
 	a.m.configWarns.Set(float64(len(ws)))
-	lines := make([]string, len(ws))
-	for i, w := range ws {
-		lines[i] = w.String()
-	}
-	text := strings.Join(lines, "\n")
-	if text == a.warnText {
+	if slices.Equal(ws, a.warnings) {
 		return
 	}
-	a.warnText = text
-	for _, l := range lines {
-		a.log.Warn("config warning", zap.String("warning", l))
+	a.warnings = ws
+	for _, w := range ws {
+		a.log.Warn("config warning", zap.String("warning", w.String()))
 	}
 }
